@@ -1,0 +1,58 @@
+// Source: one origin of blocklist entries (a Sekoia.io IOC collection, a local list file).
+// Abstract so that the agent can be tested with a fake that serves canned results.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/prefix.h"
+#include "agent/core/status.h"
+
+namespace iocwall {
+
+// Why a fetch failed, so that the agent and the operator know what to do about it.
+enum class FetchError : uint8_t {
+  kNone = 0,
+  kConfig,       // 400/404, bad URL, unknown collection, unreadable file: fix the configuration
+  kAuth,         // 401/403: API key missing, rejected, or lacking the permission
+  kRateLimited,  // 429 (back off; Retry-After honoured)
+  kServer,       // 5xx
+  kNetwork,      // DNS, connect, reset, proxy
+  kTls,          // certificate or handshake failure
+  kTimeout,
+  kBadBody,      // not a list (an HTML page), truncated, too many pages, invalid JSON
+  kTooLarge,     // over the body-size cap
+  kSecret,       // the API key file is missing, empty, or readable by others
+};
+const char* FetchErrorName(FetchError e);  // "auth", "rate-limited", ...
+
+struct FetchResult {
+  std::string source;  // "collection abc" or "file /etc/iocwall/extra.txt"
+  Status status = Status::Ok();  // message names the source and is safe to log (no secret)
+  FetchError error = FetchError::kNone;
+  int http_status = 0;           // last HTTP status seen (0 for files / no answer)
+  std::optional<int> retry_after_seconds;  // from a 429/503 Retry-After header
+
+  std::vector<Prefix> prefixes;  // accepted entries, in feed order (all pages, or nothing)
+  // Parallel to prefixes when the source knows each indicator's validity (format=json):
+  // Unix time the indicator stops being valid, 0 for "no end". Empty for text sources.
+  std::vector<int64_t> valid_until;
+  ParseStats stats;
+
+  size_t pages = 0;
+  size_t bytes = 0;
+  double seconds = 0;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::string Name() const = 0;  // "collection abc", "file /path"
+  // Fetches the whole source. Any failure fails the whole fetch: a partial page sequence is
+  // never returned as success (prefixes is empty when status is not ok).
+  virtual FetchResult Fetch() = 0;
+};
+
+}  // namespace iocwall

@@ -1,0 +1,90 @@
+// SetBackend: the kernel side of iocwall. Abstract so that the agent can be tested with a
+// recording fake and run with a dry-run backend; the real one speaks netlink (nft_backend.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/core/diff.h"
+#include "agent/core/interval_set.h"
+#include "agent/core/status.h"
+
+namespace iocwall {
+
+enum class Hook : uint8_t { kInput, kForward, kOutput };
+enum class Action : uint8_t { kDrop, kReject };
+
+// The nftables objects iocwall owns. Nothing outside `table inet <table>` is ever touched.
+struct TableSpec {
+  std::string table = "iocwall";
+  std::string set_v4 = "blocklist_v4";
+  std::string set_v6 = "blocklist_v6";
+  std::vector<Hook> hooks = {Hook::kInput, Hook::kForward, Hook::kOutput};
+  int priority = -200;  // before most filter chains: blocked traffic is dropped first
+  Action action = Action::kDrop;
+  bool log = false;               // log (rate-limited) before dropping
+  bool element_counters = false;  // per-element packet/byte counters (for --status --top)
+};
+
+struct ApplyResult {
+  bool bootstrapped = false;  // table/sets/chains were (re)created in this transaction
+  bool repaired = false;      // drift was found and corrected in this transaction
+  std::string repair_reason;  // what drift was found ("set blocklist_v4 was flushed", ...)
+  size_t added = 0;           // elements (ranges) added
+  size_t removed = 0;         // elements (ranges) removed
+  size_t messages = 0;        // netlink messages in the batch (0: nothing was sent)
+  size_t batch_bytes = 0;
+  int retries = 0;            // generation-id races retried
+  uint32_t generation = 0;    // ruleset generation after the commit
+  double seconds = 0;
+};
+
+struct ChainCounter {
+  std::string name;  // counter object name, e.g. "input_v4_saddr"
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct ElementHits {
+  int family = 4;
+  Range range;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct KernelStatus {
+  bool table_present = false;
+  bool sets_present = false;
+  bool chains_present = false;  // every configured base chain with its rules
+  size_t v4_elements = 0;       // ranges in the kernel set
+  size_t v6_elements = 0;
+  std::vector<ChainCounter> counters;
+  uint32_t generation = 0;
+};
+
+class SetBackend {
+ public:
+  virtual ~SetBackend() = default;
+
+  // Makes the kernel hold exactly `desired`, in ONE transaction: creates the table, sets and
+  // chains if missing, repairs drift (elements deleted or added by hand, set flushed, chain or
+  // rule changed or deleted, table deleted), and applies the diff of elements. Either the whole
+  // transaction commits or nothing changes. Sends nothing when the kernel already matches.
+  virtual Status Reconcile(const IntervalSet& desired, ApplyResult* result) = 0;
+
+  // Reads the kernel: presence of the objects, element counts, per-chain counters. Does not
+  // dump elements (dumps are quadratic in the kernel).
+  virtual Status ReadStatus(KernelStatus* status) = 0;
+
+  // Reads every element of both sets (a dump: slow for very large sets; for --explain and tests).
+  virtual Status ReadElements(IntervalSet* current) = 0;
+
+  // Per-element counters, most hit first (needs element_counters).
+  virtual Status ReadTopHits(size_t n, std::vector<ElementHits>* hits) = 0;
+
+  // Deletes iocwall's table (and only it). Succeeds when the table is already absent.
+  virtual Status Flush() = 0;
+};
+
+}  // namespace iocwall

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency of iocwall from Debian 12 packages.
+# Idempotent: safe to run again; apt-get skips what is already installed.
+set -euo pipefail
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: run as root (apt-get needs it)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  # build
+  build-essential cmake pkg-config g++ clang clang-format
+  libnftnl-dev libmnl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libboost-program-options-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libsystemd-dev libcap-ng-dev
+  # feed simulator (test-only): cpp-httplib with OpenSSL for HTTPS
+  libcpp-httplib-dev libssl-dev openssl
+  # kernel tests, packet probes, oracle
+  nftables iproute2 iputils-ping procps util-linux curl python3 jq
+  # docs, packaging, deployment checks
+  mandoc dpkg-dev file ansible ansible-lint systemd
+  # libFuzzer + sanitizer runtimes
+  libclang-rt-14-dev
+)
+# A fresh machine's package lists are empty or stale.
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${pkgs[@]}"

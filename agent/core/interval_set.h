@@ -50,19 +50,30 @@ struct TaggedPrefix {
 
 // Safety policy applied by Normalise.
 struct Policy {
-  uint8_t min_prefix_v4 = 8;   // a shorter IPv4 prefix is refused (0.0.0.0/0 never blocks all)
+  uint8_t min_prefix_v4 = 8;  // a shorter IPv4 prefix is refused (0.0.0.0/0 never blocks all)
   uint8_t min_prefix_v6 = 32;
 };
 
 struct NormaliseStats {
   size_t input = 0;
-  size_t too_short = 0;  // refused by the minimum prefix length
+  size_t too_short = 0;                   // refused by the minimum prefix length
   std::vector<Prefix> too_short_samples;  // first few, for the log
+  static constexpr size_t kMaxSamples = 10;
+};
+
+// The prefixes of one source, by reference (e.g. FetchResult::prefixes), with its index.
+struct SourcePrefixes {
+  std::span<const Prefix> prefixes;
+  uint32_t source = 0;
 };
 
 // Merges any list (duplicates, containment, overlap, adjacency) into the minimal interval set,
 // refusing prefixes shorter than the policy's minimum. O(n log n).
 IntervalSet Normalise(std::span<const TaggedPrefix> input, const Policy& policy,
+                      NormaliseStats* stats);
+// The same over per-source lists, without a TaggedPrefix copy of every entry (1M prefixes
+// would cost 64 MB more). stats may be null in both.
+IntervalSet Normalise(std::span<const SourcePrefixes> sources, const Policy& policy,
                       NormaliseStats* stats);
 
 // Ranges that are never blocked whatever a feed says: loopback (127.0.0.0/8, ::1), "this host"

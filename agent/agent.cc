@@ -1,0 +1,581 @@
+#include "agent/agent.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "agent/guards.h"
+#include "agent/log.h"
+
+namespace iocwall {
+namespace {
+
+using Json = nlohmann::json;
+
+double SecondsSince(Clock* clock, std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(clock->Now() - t0).count();
+}
+
+bool Intersects(const FamilyRanges& set, const Range& r) {
+  auto it = std::lower_bound(set.ranges.begin(), set.ranges.end(), r.first,
+                             [](const Range& a, u128 v) { return a.last < v; });
+  return it != set.ranges.end() && it->first <= r.last;
+}
+
+bool Expired(int64_t valid_until, int64_t now) { return valid_until != 0 && valid_until <= now; }
+
+bool PrefixLess(const Prefix& a, const Prefix& b) {
+  if (a.family != b.family) return a.family < b.family;
+  if (a.addr != b.addr) return a.addr < b.addr;
+  return a.len < b.len;
+}
+
+}  // namespace
+
+const char* OutcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kEnforcedFresh:
+      return "enforced-fresh";
+    case Outcome::kKeptLastGood:
+      return "kept-last-good";
+    case Outcome::kGuardRefused:
+      return "guard-refused";
+    case Outcome::kFailed:
+      return "apply-failed";
+    case Outcome::kNothing:
+      return "nothing-enforced";
+  }
+  return "unknown";
+}
+
+Agent::Agent(Config config, std::vector<std::unique_ptr<Source>> sources, SetBackend* backend,
+             StateStore* state, HostInfo* host, Clock* clock)
+    : config_(std::move(config)),
+      sources_(std::move(sources)),
+      backend_(backend),
+      state_(state),
+      host_(host),
+      clock_(clock) {
+  for (const auto& s : sources_) {
+    SourceReport r;
+    r.name = s->Name();
+    last_.sources.push_back(r);
+  }
+  snapshots_.resize(sources_.size());
+}
+
+SourceReport& Agent::SourceState(const std::string& name) {
+  for (auto& s : last_.sources)
+    if (s.name == name) return s;
+  last_.sources.push_back(SourceReport{});
+  last_.sources.back().name = name;
+  return last_.sources.back();
+}
+
+void Agent::LoadState() {
+  auto text = state_->LoadReport();
+  if (!text.ok()) {
+    LogWarning("state: " + text.message());
+  } else if (text.value()) {
+    auto r = ReportFromJson(**text);
+    if (!r) {
+      LogWarning("state: " + config_.sync.state_dir +
+                 "/state.json is not a valid report; it will be rewritten after the next cycle");
+    } else {
+      // Keep the configured sources, in configuration order, with what was remembered of them.
+      std::vector<SourceReport> remembered = std::move(r->sources);
+      std::vector<SourceReport> current = std::move(last_.sources);
+      last_ = std::move(*r);
+      last_.sources.clear();
+      for (auto& c : current) {
+        auto it = std::find_if(remembered.begin(), remembered.end(),
+                               [&](const SourceReport& m) { return m.name == c.name; });
+        last_.sources.push_back(it != remembered.end() ? *it : c);
+      }
+    }
+  }
+  snapshots_loaded_ = false;
+}
+
+std::vector<TaggedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
+  if (!snapshots_loaded_) {
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      auto snap = state_->LoadSnapshot(sources_[i]->Name());
+      if (!snap.ok()) {
+        LogWarning("state: " + snap.message());
+        snapshots_[i].reset();
+      } else {
+        snapshots_[i] = std::move(snap.value());
+      }
+    }
+    snapshots_loaded_ = true;
+  }
+  const int64_t now = clock_->NowUnix();
+  std::vector<TaggedPrefix> out;
+  *with_snapshot = 0;
+  for (size_t i = 0; i < snapshots_.size(); ++i) {
+    if (!snapshots_[i]) continue;
+    ++*with_snapshot;
+    for (const auto& e : snapshots_[i]->entries) {
+      // Fail-static never extends a validity: an indicator past its end is not enforced,
+      // whether or not the feed can be reached today.
+      if (Expired(e.valid_until, now)) continue;
+      out.push_back({e.prefix, static_cast<uint32_t>(i)});
+    }
+  }
+  return out;
+}
+
+Agent::Built Agent::Build(const std::vector<TaggedPrefix>& tagged) {
+  Built b;
+  Policy policy;
+  policy.min_prefix_v4 = config_.sync.min_prefix_v4;
+  policy.min_prefix_v6 = config_.sync.min_prefix_v6;
+  NormaliseStats stats;
+  IntervalSet merged = Normalise(tagged, policy, &stats);
+  b.too_short = stats.too_short;
+  for (const auto& p : stats.too_short_samples) {
+    b.carved_out.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
+  }
+
+  auto note = [&](const Prefix& p, const std::string& why) {
+    if (Intersects(merged.of(p.family), Range{p.First(), p.Last()})) {
+      b.carved_out.push_back("not blocking " + p.ToString() + " (" + why + ")");
+    }
+  };
+  for (const auto& p : config_.allowlist) note(p, "allowlisted");
+  std::vector<Prefix> host_prefixes;
+  for (const auto& h : host_->ProtectedAddresses()) {
+    note(h.prefix, h.why);
+    host_prefixes.push_back(h.prefix);
+  }
+  IntervalSet protect = ProtectedRanges();
+  for (Family f : {Family::kV4, Family::kV6}) {
+    for (const auto& r : protect.of(f).ranges) {
+      if (Intersects(merged.of(f), r)) {
+        b.carved_out.push_back("not blocking " + FormatRange(f, r) +
+                               " (always protected: loopback, link-local, multicast, ...)");
+      }
+    }
+  }
+  IntervalSet d = Subtract(merged, protect);
+  d = Subtract(d, FromPrefixes(config_.allowlist));
+  b.desired = Subtract(d, FromPrefixes(host_prefixes));
+  return b;
+}
+
+CycleReport Agent::RunCycle(bool force) {
+  const auto t0 = clock_->Now();
+  const int64_t now = clock_->NowUnix();
+  CycleReport r = last_;
+  r.started_at = now;
+  r.guard_reasons.clear();
+  r.carved_out.clear();
+  r.warnings.clear();
+  r.applied = false;
+  r.apply = ApplyResult{};
+  r.apply_error.clear();
+
+  std::vector<FetchResult> results;
+  std::vector<std::string> failures;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    FetchResult fr = sources_[i]->Fetch();
+    SourceReport& s = r.sources[i];
+    s.name = sources_[i]->Name();
+    s.last_attempt = now;
+    s.ok = fr.status.ok();
+    s.http_status = fr.http_status;
+    s.pages = fr.pages;
+    s.bytes = fr.bytes;
+    s.seconds = fr.seconds;
+    s.rejected = fr.stats.rejected;
+    s.warnings = fr.stats.host_bits_cleared;
+    s.rejected_samples = fr.stats.samples;
+    if (s.ok) {
+      s.error.clear();
+      s.error_class.clear();
+      s.entries = fr.prefixes.size();
+      s.last_success = now;
+    } else {
+      s.error = fr.status.message();
+      s.error_class = FetchErrorName(fr.error);
+      failures.push_back(s.error);
+    }
+    results.push_back(std::move(fr));
+  }
+
+  if (!failures.empty()) {
+    std::string why = failures.front();
+    if (failures.size() > 1) why += " (and " + std::to_string(failures.size() - 1) + " more)";
+    r.outcome = Outcome::kKeptLastGood;
+    r = EnforceLastGood(std::move(r), why);
+    r.seconds = SecondsSince(clock_, t0);
+    Finish(&r);
+    return r;
+  }
+
+  std::vector<TaggedPrefix> tagged;
+  std::vector<GuardSource> guard_sources;
+  size_t total = 0;
+  for (const auto& fr : results) total += fr.prefixes.size();
+  tagged.reserve(total);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const FetchResult& fr = results[i];
+    size_t kept = 0, expired = 0;
+    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
+      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
+        ++expired;
+        continue;
+      }
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i)});
+      ++kept;
+    }
+    r.sources[i].expired = expired;
+    GuardSource g;
+    g.name = r.sources[i].name;
+    g.entries = kept;
+    size_t ignored;
+    if (!snapshots_loaded_) LastGoodEntries(&ignored);
+    g.previous_entries = snapshots_[i] ? snapshots_[i]->entries.size() : 0;
+    guard_sources.push_back(g);
+  }
+
+  Built b = Build(tagged);
+  r.carved_out = b.carved_out;
+  r.desired_v4 = b.desired.v4.size();
+  r.desired_v6 = b.desired.v6.size();
+
+  GuardInput gi;
+  gi.have_previous = last_.enforced_elements > 0;
+  gi.previous_elements = last_.enforced_elements;
+  gi.new_elements = b.desired.size();
+  gi.max_shrink_percent = config_.sync.max_shrink_percent;
+  gi.max_entries = config_.sync.max_entries;
+  gi.sources = guard_sources;
+  GuardVerdict verdict = CheckGuards(gi);
+  if (!verdict.ok) {
+    r.guard_reasons = verdict.reasons;
+    if (!force) {
+      r.outcome = Outcome::kGuardRefused;
+      r = EnforceLastGood(std::move(r), "guard refused the fresh list: " + verdict.reasons.front());
+      r.seconds = SecondsSince(clock_, t0);
+      Finish(&r);
+      return r;
+    }
+    LogWarning("guard overridden by --force: " + verdict.reasons.front());
+  }
+
+  ApplyResult ar;
+  Status s = backend_->Reconcile(b.desired, &ar);
+  r.apply = ar;
+  if (!s.ok()) {
+    r.outcome = Outcome::kFailed;
+    r.apply_error = s.message();
+    r.summary = "the kernel refused the update, it keeps what it had: " + s.message();
+  } else {
+    r.outcome = Outcome::kEnforcedFresh;
+    r.applied = true;
+    r.last_apply_at = now;
+    r.enforced_fetched_at = now;
+    r.enforced_elements = b.desired.size();
+    SaveSnapshots(results, &r);
+    r.summary = "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
+                std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) +
+                " -" + std::to_string(ar.removed) +
+                (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
+                (ar.bootstrapped ? ", table created" : "") +
+                (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
+  }
+  r.seconds = SecondsSince(clock_, t0);
+  Finish(&r);
+  return r;
+}
+
+CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
+  size_t with_snapshot = 0;
+  std::vector<TaggedPrefix> entries = LastGoodEntries(&with_snapshot);
+  if (with_snapshot == 0) {
+    // Never fetched anything: there is no list to stand on. Leave the kernel exactly as it
+    // is rather than enforce an empty list (which would remove what someone else put there).
+    r.summary = why + "; no last good list yet: the kernel was left as it is";
+    if (r.outcome == Outcome::kKeptLastGood) r.outcome = Outcome::kNothing;
+    return r;
+  }
+  Built b = Build(entries);
+  ApplyResult ar;
+  Status s = backend_->Reconcile(b.desired, &ar);
+  r.apply = ar;
+  r.enforced_elements = b.desired.size();
+  if (!s.ok()) {
+    r.apply_error = s.message();
+    r.summary = why + "; and the last good list could not be enforced: " + s.message();
+    return r;
+  }
+  r.applied = ar.messages > 0;
+  if (r.applied) r.last_apply_at = r.started_at;
+  std::string kernel =
+      ar.messages == 0  ? ""
+      : ar.bootstrapped ? " (restored into the kernel)"
+      : ar.repaired     ? " (drift repaired: " + ar.repair_reason + ")"
+                    : " (+" + std::to_string(ar.added) + " -" + std::to_string(ar.removed) + ")";
+  r.summary = why + "; the last good list stays enforced: " + std::to_string(b.desired.size()) +
+              " elements" + kernel;
+  return r;
+}
+
+CycleReport Agent::Restore() {
+  const auto t0 = clock_->Now();
+  CycleReport r = last_;
+  r.started_at = clock_->NowUnix();
+  r.guard_reasons.clear();
+  r.warnings.clear();
+  r.outcome = Outcome::kKeptLastGood;
+  r = EnforceLastGood(std::move(r), "restore");
+  if (r.outcome == Outcome::kNothing) {
+    r.summary = "restore: no last good list in " + config_.sync.state_dir + ": nothing enforced";
+  } else if (!r.apply_error.empty()) {
+    r.outcome = Outcome::kFailed;
+  }
+  r.seconds = SecondsSince(clock_, t0);
+  Finish(&r);
+  return r;
+}
+
+void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
+  const int64_t now = clock_->NowUnix();
+  for (size_t i = 0; i < results.size(); ++i) {
+    const FetchResult& fr = results[i];
+    Snapshot snap;
+    snap.source = sources_[i]->Name();
+    snap.fetched_at = now;
+    snap.entries.reserve(fr.prefixes.size());
+    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
+      SnapshotEntry e;
+      e.prefix = fr.prefixes[j];
+      e.first_seen = now;
+      e.valid_until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
+      snap.entries.push_back(e);
+    }
+    auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
+      return PrefixLess(a.prefix, b.prefix);
+    };
+    std::stable_sort(snap.entries.begin(), snap.entries.end(), by_prefix);
+    // A prefix listed twice keeps its latest validity.
+    std::vector<SnapshotEntry> unique;
+    unique.reserve(snap.entries.size());
+    for (const auto& e : snap.entries) {
+      if (!unique.empty() && unique.back().prefix == e.prefix) {
+        unique.back().valid_until = std::max(unique.back().valid_until, e.valid_until);
+      } else {
+        unique.push_back(e);
+      }
+    }
+    snap.entries = std::move(unique);
+    // "Since when": an entry keeps the time it was first seen across snapshots.
+    if (snapshots_[i]) {
+      const auto& old = snapshots_[i]->entries;
+      for (auto& e : snap.entries) {
+        auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
+        if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
+      }
+    }
+    Status s = state_->SaveSnapshot(snap);
+    if (!s.ok()) {
+      r->warnings.push_back("state: cannot save the last good list of " + snap.source + ": " +
+                            s.message() + " (enforcement continues; a restore would use an " +
+                            "older list)");
+    }
+    snapshots_[i] = std::move(snap);
+  }
+}
+
+void Agent::Finish(CycleReport* r) {
+  last_ = *r;
+  Status s = state_->SaveReport(ReportToJson(*r));
+  if (!s.ok()) {
+    r->warnings.push_back("state: cannot save the cycle report: " + s.message());
+    last_.warnings = r->warnings;
+  }
+  LogLevel level = r->outcome == Outcome::kEnforcedFresh ? LogLevel::kInfo
+                   : r->outcome == Outcome::kFailed      ? LogLevel::kError
+                                                         : LogLevel::kWarning;
+  Log(level, "cycle " + std::string(OutcomeName(r->outcome)) + ": " + r->summary);
+  for (const auto& w : r->warnings) LogWarning(w);
+  for (const auto& c : r->carved_out) LogNotice(c);
+  for (const auto& s : r->sources) {
+    if (s.rejected > 0) {
+      std::string ex = s.rejected_samples.empty()
+                           ? ""
+                           : " (e.g. line " + std::to_string(s.rejected_samples[0].line_no) + " '" +
+                                 s.rejected_samples[0].text + "': " + s.rejected_samples[0].reason +
+                                 ")";
+      LogNotice(s.name + ": skipped " + std::to_string(s.rejected) +
+                " lines that are not IP addresses" + ex);
+    }
+  }
+}
+
+Result<Plan> Agent::DryRun() {
+  Plan plan;
+  const int64_t now = clock_->NowUnix();
+  std::vector<TaggedPrefix> tagged;
+  std::string failed;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    FetchResult fr = sources_[i]->Fetch();
+    SourceReport s;
+    s.name = sources_[i]->Name();
+    s.ok = fr.status.ok();
+    s.error = fr.status.message();
+    s.entries = fr.prefixes.size();
+    s.rejected = fr.stats.rejected;
+    s.pages = fr.pages;
+    s.bytes = fr.bytes;
+    plan.sources.push_back(s);
+    if (!s.ok) {
+      failed += (failed.empty() ? "" : "; ") + s.error;
+      continue;
+    }
+    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
+      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) continue;
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i)});
+    }
+  }
+  if (!failed.empty()) return Status::Error("dry run: " + failed);
+  Built b = Build(tagged);
+  plan.desired = std::move(b.desired);
+  plan.carved_out = b.carved_out;
+  KernelStatus ks;
+  Status s = backend_->ReadStatus(&ks);
+  if (!s.ok()) return s.Wrap("dry run: reading the kernel");
+  plan.table_present = ks.table_present && ks.sets_present;
+  IntervalSet current;
+  if (plan.table_present) {
+    s = backend_->ReadElements(&current);
+    if (!s.ok()) return s.Wrap("dry run: reading the kernel sets");
+  }
+  plan.diff = Diff(current, plan.desired);
+  GuardInput gi;
+  gi.have_previous = current.size() > 0;
+  gi.previous_elements = current.size();
+  gi.new_elements = plan.desired.size();
+  gi.max_shrink_percent = config_.sync.max_shrink_percent;
+  gi.max_entries = config_.sync.max_entries;
+  plan.guard_reasons = CheckGuards(gi).reasons;
+  return plan;
+}
+
+std::string Agent::ReportToJson(const CycleReport& r) {
+  Json j;
+  j["version"] = 1;
+  j["outcome"] = OutcomeName(r.outcome);
+  j["summary"] = r.summary;
+  j["started_at"] = r.started_at;
+  j["seconds"] = r.seconds;
+  j["desired_v4"] = r.desired_v4;
+  j["desired_v6"] = r.desired_v6;
+  j["applied"] = r.applied;
+  j["apply"] = {{"added", r.apply.added},
+                {"removed", r.apply.removed},
+                {"messages", r.apply.messages},
+                {"bytes", r.apply.batch_bytes},
+                {"bootstrapped", r.apply.bootstrapped},
+                {"repaired", r.apply.repaired},
+                {"repair_reason", r.apply.repair_reason},
+                {"seconds", r.apply.seconds},
+                {"retries", r.apply.retries}};
+  j["apply_error"] = r.apply_error;
+  j["enforced_fetched_at"] = r.enforced_fetched_at;
+  j["enforced_elements"] = r.enforced_elements;
+  j["last_apply_at"] = r.last_apply_at;
+  j["guard_reasons"] = r.guard_reasons;
+  j["carved_out"] = r.carved_out;
+  j["warnings"] = r.warnings;
+  Json sources = Json::array();
+  for (const auto& s : r.sources) {
+    Json rej = Json::array();
+    for (const auto& x : s.rejected_samples) {
+      rej.push_back({{"line", x.line_no}, {"text", x.text}, {"reason", x.reason}});
+    }
+    sources.push_back({{"name", s.name},
+                       {"ok", s.ok},
+                       {"error", s.error},
+                       {"error_class", s.error_class},
+                       {"http_status", s.http_status},
+                       {"entries", s.entries},
+                       {"rejected", s.rejected},
+                       {"warnings", s.warnings},
+                       {"expired", s.expired},
+                       {"pages", s.pages},
+                       {"bytes", s.bytes},
+                       {"seconds", s.seconds},
+                       {"last_attempt", s.last_attempt},
+                       {"last_success", s.last_success},
+                       {"rejected_samples", rej}});
+  }
+  j["sources"] = sources;
+  // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
+  try {
+    Json j = Json::parse(text);
+    if (j.value("version", 0) != 1) return std::nullopt;
+    CycleReport r;
+    std::string outcome = j.at("outcome").get<std::string>();
+    r.outcome = Outcome::kNothing;
+    for (Outcome o : {Outcome::kEnforcedFresh, Outcome::kKeptLastGood, Outcome::kGuardRefused,
+                      Outcome::kFailed, Outcome::kNothing}) {
+      if (outcome == OutcomeName(o)) r.outcome = o;
+    }
+    r.summary = j.value("summary", "");
+    r.started_at = j.value("started_at", int64_t{0});
+    r.seconds = j.value("seconds", 0.0);
+    r.desired_v4 = j.value("desired_v4", size_t{0});
+    r.desired_v6 = j.value("desired_v6", size_t{0});
+    r.applied = j.value("applied", false);
+    const Json& a = j.at("apply");
+    r.apply.added = a.value("added", size_t{0});
+    r.apply.removed = a.value("removed", size_t{0});
+    r.apply.messages = a.value("messages", size_t{0});
+    r.apply.batch_bytes = a.value("bytes", size_t{0});
+    r.apply.bootstrapped = a.value("bootstrapped", false);
+    r.apply.repaired = a.value("repaired", false);
+    r.apply.repair_reason = a.value("repair_reason", "");
+    r.apply.seconds = a.value("seconds", 0.0);
+    r.apply.retries = a.value("retries", 0);
+    r.apply_error = j.value("apply_error", "");
+    r.enforced_fetched_at = j.value("enforced_fetched_at", int64_t{0});
+    r.enforced_elements = j.value("enforced_elements", size_t{0});
+    r.last_apply_at = j.value("last_apply_at", int64_t{0});
+    r.guard_reasons = j.value("guard_reasons", std::vector<std::string>{});
+    r.carved_out = j.value("carved_out", std::vector<std::string>{});
+    r.warnings = j.value("warnings", std::vector<std::string>{});
+    for (const auto& s : j.at("sources")) {
+      SourceReport x;
+      x.name = s.at("name").get<std::string>();
+      x.ok = s.value("ok", false);
+      x.error = s.value("error", "");
+      x.error_class = s.value("error_class", "");
+      x.http_status = s.value("http_status", 0);
+      x.entries = s.value("entries", size_t{0});
+      x.rejected = s.value("rejected", size_t{0});
+      x.warnings = s.value("warnings", size_t{0});
+      x.expired = s.value("expired", size_t{0});
+      x.pages = s.value("pages", size_t{0});
+      x.bytes = s.value("bytes", size_t{0});
+      x.seconds = s.value("seconds", 0.0);
+      x.last_attempt = s.value("last_attempt", int64_t{0});
+      x.last_success = s.value("last_success", int64_t{0});
+      for (const auto& rj : s.value("rejected_samples", Json::array())) {
+        x.rejected_samples.push_back(
+            {rj.value("line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
+      }
+      r.sources.push_back(std::move(x));
+    }
+    return r;
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace iocwall

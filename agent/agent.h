@@ -1,0 +1,129 @@
+// The agent: one sync cycle from the sources through the core to the kernel, with fail-static
+// behaviour (a failed fetch or a refused result keeps the last good list enforced, restoring
+// it if the kernel lost it), the guards, and the state that --status and --restore read.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/core/clock.h"
+#include "agent/core/interval_set.h"
+#include "agent/host_info.h"
+#include "agent/state.h"
+#include "feeds/source.h"
+#include "netlink/set_backend.h"
+
+namespace iocwall {
+
+// What one source did in the last cycle, plus what is remembered across cycles.
+struct SourceReport {
+  std::string name;
+  bool ok = false;
+  std::string error;        // operator-readable, no secret
+  std::string error_class;  // FetchErrorName()
+  int http_status = 0;
+  size_t entries = 0;   // accepted entries in the last successful fetch
+  size_t rejected = 0;  // rejected lines in the last fetch
+  size_t warnings = 0;  // host bits cleared
+  size_t expired = 0;   // entries past their valid_until, not enforced
+  size_t pages = 0;
+  size_t bytes = 0;
+  double seconds = 0;
+  int64_t last_attempt = 0;
+  int64_t last_success = 0;
+  std::vector<RejectedLine> rejected_samples;
+};
+
+enum class Outcome {
+  kEnforcedFresh,  // every source fetched, the fresh list is in the kernel
+  kKeptLastGood,   // a source failed: the last good list stays enforced
+  kGuardRefused,   // a guard refused the fresh result: the last good list stays enforced
+  kFailed,         // the kernel could not be updated (it kept what it had)
+  kNothing,        // nothing was ever fetched: the kernel was left alone
+};
+const char* OutcomeName(Outcome o);
+
+struct CycleReport {
+  Outcome outcome = Outcome::kNothing;
+  std::string summary;  // one line for the log
+  int64_t started_at = 0;
+  double seconds = 0;
+  std::vector<SourceReport> sources;
+  std::vector<std::string> guard_reasons;
+  std::vector<std::string> carved_out;  // feed entries not blocked because they are protected
+  std::vector<std::string> warnings;    // e.g. state could not be saved
+  size_t desired_v4 = 0;
+  size_t desired_v6 = 0;
+  bool applied = false;
+  ApplyResult apply;
+  std::string apply_error;
+  int64_t enforced_fetched_at = 0;  // when the enforced list was fetched (its age)
+  size_t enforced_elements = 0;     // kernel elements of the enforced list
+  int64_t last_apply_at = 0;
+};
+
+// The plan printed by --dry-run.
+struct Plan {
+  IntervalSet desired;
+  SetDiff diff;
+  bool table_present = false;
+  std::vector<SourceReport> sources;
+  std::vector<std::string> guard_reasons;
+  std::vector<std::string> carved_out;
+};
+
+class Agent {
+ public:
+  Agent(Config config, std::vector<std::unique_ptr<Source>> sources, SetBackend* backend,
+        StateStore* state, HostInfo* host, Clock* clock);
+
+  // Loads the remembered state (last report, snapshots). Problems are reported, not fatal.
+  void LoadState();
+
+  // One cycle. `force` accepts a result that a guard refused.
+  CycleReport RunCycle(bool force);
+
+  // Enforces the last good lists from the state directory, without any network.
+  CycleReport Restore();
+
+  // Fetches and computes what a cycle would do, changing nothing.
+  Result<Plan> DryRun();
+
+  const CycleReport& last_report() const { return last_; }
+
+  // The report as JSON (state.json), and back.
+  static std::string ReportToJson(const CycleReport& r);
+  static std::optional<CycleReport> ReportFromJson(const std::string& text);
+
+ private:
+  struct Built {
+    IntervalSet desired;
+    std::vector<std::string> carved_out;
+    size_t too_short = 0;
+  };
+  // Sources' entries (tagged with their index) -> what the kernel must hold.
+  Built Build(const std::vector<TaggedPrefix>& tagged);
+  // Entries of the last good snapshots that are still valid now.
+  std::vector<TaggedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
+  CycleReport EnforceLastGood(CycleReport report, const std::string& why);
+  void Finish(CycleReport* report);
+  void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);
+  SourceReport& SourceState(const std::string& name);
+
+  Config config_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  SetBackend* backend_;
+  StateStore* state_;
+  HostInfo* host_;
+  Clock* clock_;
+  CycleReport last_;
+  // Last good snapshots by source index; loaded lazily from the state store.
+  std::vector<std::optional<Snapshot>> snapshots_;
+  bool snapshots_loaded_ = false;
+};
+
+}  // namespace iocwall

@@ -1,0 +1,91 @@
+// Configuration: one INI file plus command-line flags, read with Boost.Program_options.
+// Every key of the file can also be given as a long flag "--section.key VALUE"; flags win.
+// A missing file, an unknown key or a bad value is an error naming the file, the line and
+// the key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/prefix.h"
+#include "agent/core/status.h"
+#include "netlink/set_backend.h"
+
+namespace iocwall {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/iocwall/iocwall.conf";
+
+struct ApiConfig {
+  std::string url = "https://app.sekoia.io/api";
+  std::string api_key_file;    // resolved: $CREDENTIALS_DIRECTORY/api_key or /etc/iocwall/api_key
+  std::string auth = "basic";  // basic | bearer
+  std::string ca_file;
+  std::optional<std::string> proxy;  // unset: libcurl's default (environment); "": no proxy
+  std::chrono::seconds timeout{60};
+  std::chrono::seconds connect_timeout{10};
+  bool allow_http = false;
+  std::string format = "text";  // text | json
+  uint64_t max_body = 64ull << 20;
+};
+
+struct SyncConfig {
+  std::chrono::seconds interval{300};
+  std::chrono::seconds jitter{30};
+  std::string state_dir = "/var/lib/iocwall";
+  unsigned max_shrink_percent = 50;
+  uint64_t max_entries = 1000000;
+  uint8_t min_prefix_v4 = 8;
+  uint8_t min_prefix_v6 = 32;
+  std::chrono::seconds max_age{86400};
+};
+
+struct Config {
+  std::string path;  // the file read ("" when none)
+  ApiConfig api;
+  std::vector<std::string> collections;
+  std::vector<std::string> files;
+  std::vector<Prefix> allowlist;
+  SyncConfig sync;
+  TableSpec nft;
+  std::string metrics_textfile;
+};
+
+enum class Mode {
+  kDaemon,
+  kOnce,
+  kDryRun,
+  kStatus,
+  kExplain,
+  kRestore,
+  kFlush,
+  kCheckConfig,
+  kVersion,
+  kHelp,
+};
+
+struct Invocation {
+  Mode mode = Mode::kDaemon;
+  bool json = false;
+  size_t top = 0;
+  std::string explain;
+  bool force = false;
+  bool verbose = false;
+  Config config;
+};
+
+// Parses argv and (except for --help/--version) the configuration file it names.
+Result<Invocation> ParseInvocation(const std::vector<std::string>& args);
+
+// The --help text: every flag and every configuration key.
+std::string HelpText();
+
+// "30", "30s", "5m", "1h", "1d" -> seconds.
+std::optional<std::chrono::seconds> ParseDuration(const std::string& text);
+
+// Validates the configuration as a whole (at least one source, sane ranges).
+Status Validate(const Config& config);
+
+}  // namespace iocwall

@@ -1,0 +1,37 @@
+#include "agent/guards.h"
+
+namespace iocwall {
+
+GuardVerdict CheckGuards(const GuardInput& in) {
+  GuardVerdict v;
+  auto refuse = [&](std::string why) {
+    v.ok = false;
+    v.reasons.push_back(std::move(why));
+  };
+  for (const auto& s : in.sources) {
+    // An empty answer from a source that had entries is far more often an outage upstream
+    // (an emptied collection, an expired key answered with an empty page) than a real clean-up.
+    if (s.entries == 0 && s.previous_entries > 0) {
+      refuse(s.name + " returned no entries (it had " + std::to_string(s.previous_entries) +
+             "); use --force once if the collection really is empty");
+    }
+  }
+  if (in.new_elements > in.max_entries) {
+    refuse("the result has " + std::to_string(in.new_elements) +
+           " elements, over [sync] max_entries = " + std::to_string(in.max_entries));
+  }
+  if (in.have_previous && in.previous_elements > 0 && in.new_elements < in.previous_elements) {
+    // Integer arithmetic: no rounding lets a 50.4% shrink pass a 50% limit.
+    uint64_t lost = in.previous_elements - in.new_elements;
+    if (lost * 100 > uint64_t{in.max_shrink_percent} * in.previous_elements) {
+      refuse("the enforced set would shrink from " + std::to_string(in.previous_elements) + " to " +
+             std::to_string(in.new_elements) + " elements (" +
+             std::to_string(lost * 100 / in.previous_elements) + "%), over [sync] " +
+             "max_shrink_percent = " + std::to_string(in.max_shrink_percent) +
+             "; use --force once to accept it");
+    }
+  }
+  return v;
+}
+
+}  // namespace iocwall

@@ -1,0 +1,135 @@
+#include "agent/host_info.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace iocwall {
+namespace {
+
+Prefix FromSockaddr(const sockaddr* sa) {
+  Prefix p;
+  if (sa->sa_family == AF_INET) {
+    p.family = Family::kV4;
+    p.addr = ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr);
+    p.len = 32;
+  } else {
+    p.family = Family::kV6;
+    const uint8_t* b = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
+    u128 v = 0;
+    for (int i = 0; i < 16; ++i) v = (v << 8) | b[i];
+    p.addr = v;
+    p.len = 128;
+  }
+  return p;
+}
+
+class SystemHostInfo : public HostInfo {
+ public:
+  explicit SystemHostInfo(std::vector<std::string> urls) : urls_(std::move(urls)) {}
+
+  std::vector<ProtectedAddress> ProtectedAddresses() override {
+    std::vector<ProtectedAddress> out;
+    Interfaces(&out);
+    Gateways4(&out);
+    Gateways6(&out);
+    for (const auto& url : urls_) Resolve(url, &out);
+    return out;
+  }
+
+ private:
+  static void Interfaces(std::vector<ProtectedAddress>* out) {
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return;
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
+      out->push_back({FromSockaddr(i->ifa_addr), std::string("address of ") + i->ifa_name});
+    }
+    freeifaddrs(list);
+  }
+
+  // /proc/net/route: "Iface Destination Gateway Flags ..." in little-endian hex.
+  static void Gateways4(std::vector<ProtectedAddress>* out) {
+    std::ifstream in("/proc/net/route");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string iface, dest, gw;
+      if (!(f >> iface >> dest >> gw) || dest != "00000000") continue;
+      uint32_t g = static_cast<uint32_t>(std::stoul(gw, nullptr, 16));
+      if (g == 0) continue;
+      Prefix p;
+      p.family = Family::kV4;
+      p.addr = ntohl(g);
+      p.len = 32;
+      out->push_back({p, "default gateway via " + iface});
+    }
+  }
+
+  // /proc/net/ipv6_route: dest destlen src srclen nexthop metric ref use flags iface.
+  static void Gateways6(std::vector<ProtectedAddress>* out) {
+    std::ifstream in("/proc/net/ipv6_route");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string dest, dlen, src, slen, hop, metric, ref, use, flags, iface;
+      if (!(f >> dest >> dlen >> src >> slen >> hop >> metric >> ref >> use >> flags >> iface)) {
+        continue;
+      }
+      if (dlen != "00" || hop.size() != 32 || hop == std::string(32, '0')) continue;
+      u128 v = 0;
+      for (char c : hop)
+        v = (v << 4) | static_cast<u128>(std::stoul(std::string(1, c), nullptr, 16));
+      Prefix p;
+      p.family = Family::kV6;
+      p.addr = v;
+      p.len = 128;
+      out->push_back({p, "default gateway via " + iface});
+    }
+  }
+
+  static void Resolve(const std::string& url, std::vector<ProtectedAddress>* out) {
+    std::string host = HostOfUrl(url);
+    if (host.empty()) return;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+      out->push_back({FromSockaddr(a->ai_addr), "API endpoint " + host});
+    }
+    freeaddrinfo(res);
+  }
+
+  std::vector<std::string> urls_;
+};
+
+}  // namespace
+
+std::string HostOfUrl(const std::string& url) {
+  size_t s = url.find("://");
+  std::string rest = s == std::string::npos ? url : url.substr(s + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  size_t at = rest.rfind('@');
+  if (at != std::string::npos) rest = rest.substr(at + 1);
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    return close == std::string::npos ? "" : rest.substr(1, close - 1);
+  }
+  return rest.substr(0, rest.find(':'));
+}
+
+std::unique_ptr<HostInfo> MakeSystemHostInfo(std::vector<std::string> urls) {
+  return std::make_unique<SystemHostInfo>(std::move(urls));
+}
+
+}  // namespace iocwall

@@ -1,0 +1,231 @@
+#include "agent/state.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace iocwall {
+namespace {
+
+constexpr const char* kMagic = "# iocwall snapshot v1";
+
+std::string Errno(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+// File name for a source: readable, and unique even when two names differ only by characters
+// that are not safe in a file name.
+std::string FileNameFor(const std::string& source) {
+  std::string safe;
+  for (char c : source) {
+    safe +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  }
+  if (safe.size() > 80) safe.resize(80);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
+  for (unsigned char c : source) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return safe + "." + std::string(hex, 8) + ".list";
+}
+
+Result<std::optional<std::string>> ReadWhole(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return Status::Error(Errno("cannot read", path));
+  }
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Status::Error(Errno("cannot read", path));
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(data));
+}
+
+// Moves an unusable file out of the way so that the next write starts clean, and keeps it for
+// the operator to inspect.
+std::string SetAside(const std::string& path) {
+  std::string aside = path + ".corrupt-" + std::to_string(std::time(nullptr));
+  if (::rename(path.c_str(), aside.c_str()) != 0) return "could not set it aside";
+  return "set aside as " + aside;
+}
+
+class FileStateStore : public StateStore {
+ public:
+  explicit FileStateStore(std::string dir) : dir_(std::move(dir)) {}
+
+  Status SaveSnapshot(const Snapshot& s) override {
+    Status d = EnsureDirs();
+    if (!d.ok()) return d;
+    return WriteFileAtomic(dir_ + "/sources/" + FileNameFor(s.source), SerializeSnapshot(s));
+  }
+
+  Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
+    std::string path = dir_ + "/sources/" + FileNameFor(source);
+    auto text = ReadWhole(path);
+    if (!text.ok()) return text.status();
+    if (!text.value()) return std::optional<Snapshot>();
+    auto snap = ParseSnapshot(**text);
+    if (!snap.ok()) {
+      return Status::Error("state file " + path + " is corrupt (" + snap.message() + "); " +
+                           SetAside(path));
+    }
+    if (snap->source != source) {
+      return Status::Error("state file " + path + " belongs to '" + snap->source + "', not '" +
+                           source + "'; " + SetAside(path));
+    }
+    return std::optional<Snapshot>(std::move(snap.value()));
+  }
+
+  Status SaveReport(const std::string& json) override {
+    Status d = EnsureDirs();
+    if (!d.ok()) return d;
+    return WriteFileAtomic(dir_ + "/state.json", json);
+  }
+
+  Result<std::optional<std::string>> LoadReport() override {
+    return ReadWhole(dir_ + "/state.json");
+  }
+
+ private:
+  Status EnsureDirs() {
+    for (const std::string& d : {dir_, dir_ + "/sources"}) {
+      if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
+        return Status::Error(Errno("cannot create state directory", d));
+      }
+      // An existing directory may have been created with looser rights; state is private.
+      if (::chmod(d.c_str(), 0700) != 0) return Status::Error(Errno("cannot chmod", d));
+    }
+    return Status::Ok();
+  }
+  std::string dir_;
+};
+
+}  // namespace
+
+std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir) {
+  return std::make_unique<FileStateStore>(dir);
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Error(Errno("cannot write", tmp));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Status::Error(Errno("cannot write", tmp));
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status s = Status::Error(Errno("cannot sync", tmp));
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = Status::Error(Errno("cannot rename into", path));
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // The rename is durable only once the directory entry is on disk.
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+std::string SerializeSnapshot(const Snapshot& s) {
+  std::string out;
+  out.reserve(64 + s.entries.size() * 36);
+  out += kMagic;
+  out += "\n# source: " + s.source + "\n# fetched_at: " + std::to_string(s.fetched_at) +
+         "\n# entries: " + std::to_string(s.entries.size()) + "\n";
+  for (const auto& e : s.entries) {
+    out += e.prefix.ToString();
+    out += ' ';
+    out += std::to_string(e.first_seen);
+    out += ' ';
+    out += std::to_string(e.valid_until);
+    out += '\n';
+  }
+  out += "# end\n";  // a file without it was cut short
+  return out;
+}
+
+Result<Snapshot> ParseSnapshot(const std::string& text) {
+  Snapshot s;
+  std::istringstream in(text);
+  std::string line;
+  auto header = [&](const char* key, std::string* value) {
+    if (!std::getline(in, line) || line.rfind(key, 0) != 0) return false;
+    *value = line.substr(std::strlen(key));
+    return true;
+  };
+  std::string magic, fetched, count;
+  if (!std::getline(in, magic) || magic != kMagic) return Status::Error("not an iocwall snapshot");
+  if (!header("# source: ", &s.source)) return Status::Error("missing source line");
+  if (!header("# fetched_at: ", &fetched)) return Status::Error("missing fetched_at line");
+  if (!header("# entries: ", &count)) return Status::Error("missing entries line");
+  auto to_i64 = [](const std::string& t, int64_t* v) {
+    auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
+    return r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty();
+  };
+  int64_t n = 0;
+  if (!to_i64(fetched, &s.fetched_at)) return Status::Error("bad fetched_at");
+  if (!to_i64(count, &n) || n < 0) return Status::Error("bad entries count");
+  s.entries.reserve(static_cast<size_t>(std::min<int64_t>(n, 10000000)));
+  size_t line_no = 4;
+  bool ended = false;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line == "# end") {
+      ended = true;
+      break;
+    }
+    std::istringstream fields(line);
+    std::string p, first, until;
+    SnapshotEntry e;
+    if (!(fields >> p >> first >> until)) {
+      return Status::Error("line " + std::to_string(line_no) + ": expected 3 fields");
+    }
+    auto prefix = ParsePrefix(p);
+    if (!prefix || !to_i64(first, &e.first_seen) || !to_i64(until, &e.valid_until)) {
+      return Status::Error("line " + std::to_string(line_no) + ": malformed entry");
+    }
+    e.prefix = *prefix;
+    s.entries.push_back(e);
+  }
+  if (!ended) return Status::Error("truncated (no end marker)");
+  if (static_cast<int64_t>(s.entries.size()) != n) return Status::Error("entry count mismatch");
+  return s;
+}
+
+}  // namespace iocwall

@@ -1,0 +1,54 @@
+// State under state_dir: the last good list of each source (what was enforced, so that it can
+// be restored with no network after a reboot) and the last cycle's report. Behind an
+// interface so that the agent is tested with an in-memory fake.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/prefix.h"
+#include "agent/core/status.h"
+
+namespace iocwall {
+
+struct SnapshotEntry {
+  Prefix prefix;
+  int64_t first_seen = 0;   // Unix time iocwall first saw this entry in the source
+  int64_t valid_until = 0;  // Unix time the indicator stops being valid; 0: no end
+  bool operator==(const SnapshotEntry&) const = default;
+};
+
+// The last good list of one source.
+struct Snapshot {
+  std::string source;  // "collection abc", "file /x"
+  int64_t fetched_at = 0;
+  std::vector<SnapshotEntry> entries;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  // Both writes are atomic: a crash leaves the old file or the new one, never a mix.
+  virtual Status SaveSnapshot(const Snapshot& snapshot) = 0;
+  // nullopt when the source has no snapshot yet; an error when it exists but cannot be used
+  // (the real store then sets the file aside as *.corrupt and says so).
+  virtual Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) = 0;
+  virtual Status SaveReport(const std::string& json) = 0;
+  virtual Result<std::optional<std::string>> LoadReport() = 0;
+};
+
+// Files under a directory: 0700 directory, 0600 files, written through a temporary file,
+// fsync and rename.
+std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir);
+
+// Serialisation of a snapshot (exposed for tests and the fuzzer).
+std::string SerializeSnapshot(const Snapshot& snapshot);
+Result<Snapshot> ParseSnapshot(const std::string& text);
+
+// Writes `data` to `path` atomically with mode 0600 (temporary file, fsync, rename, fsync dir).
+Status WriteFileAtomic(const std::string& path, const std::string& data);
+
+}  // namespace iocwall

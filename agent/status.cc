@@ -1,0 +1,188 @@
+#include "agent/status.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace iocwall {
+
+const char* HealthName(Health h) {
+  switch (h) {
+    case Health::kOk:
+      return "OK";
+    case Health::kWarning:
+      return "WARNING";
+    case Health::kCritical:
+      return "CRITICAL";
+    case Health::kUnknown:
+      return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+std::string Age(int64_t then, int64_t now) {
+  if (then <= 0) return "never";
+  int64_t d = now - then;
+  if (d < 0) return "in the future";
+  if (d < 60) return std::to_string(d) + "s ago";
+  if (d < 3600) return std::to_string(d / 60) + "m ago";
+  if (d < 86400) return std::to_string(d / 3600) + "h " + std::to_string(d % 3600 / 60) + "m ago";
+  return std::to_string(d / 86400) + "d " + std::to_string(d % 86400 / 3600) + "h ago";
+}
+
+std::string IsoTime(int64_t t) {
+  if (t <= 0) return "never";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+StatusView Evaluate(const Config& config, const KernelStatus* kernel,
+                    const std::string& kernel_error, const std::optional<CycleReport>& report,
+                    int64_t now) {
+  StatusView v;
+  v.now = now;
+  v.report = report;
+  v.kernel_error = kernel_error;
+  if (kernel) v.kernel = *kernel;
+  if (!kernel) {
+    v.health = Health::kUnknown;
+    v.reasons.push_back("cannot read the kernel: " + kernel_error);
+    return v;
+  }
+  v.health = Health::kOk;
+  auto worsen = [&](Health h, std::string why) {
+    if (static_cast<int>(h) > static_cast<int>(v.health)) v.health = h;
+    v.reasons.push_back(std::move(why));
+  };
+  if (!kernel->table_present) {
+    worsen(Health::kCritical, "not enforcing: table inet " + config.nft.table + " is absent");
+  } else if (!kernel->sets_present || !kernel->chains_present) {
+    worsen(Health::kCritical, "not enforcing: table inet " + config.nft.table +
+                                  " is incomplete (a set, chain or rule is missing)");
+  }
+  if (!report) {
+    worsen(Health::kWarning, "no cycle has run yet (no state in " + config.sync.state_dir + ")");
+    return v;
+  }
+  if (report->enforced_fetched_at > 0) {
+    int64_t age = now - report->enforced_fetched_at;
+    if (age > config.sync.max_age.count()) {
+      worsen(Health::kCritical, "the enforced list was fetched " +
+                                    Age(report->enforced_fetched_at, now) + ", over max_age");
+    }
+  } else {
+    worsen(Health::kCritical, "no list has ever been enforced");
+  }
+  switch (report->outcome) {
+    case Outcome::kEnforcedFresh:
+      break;
+    case Outcome::kKeptLastGood:
+      worsen(Health::kWarning, "last cycle: " + report->summary);
+      break;
+    case Outcome::kGuardRefused:
+      worsen(Health::kWarning,
+             "last cycle: a guard refused the fresh list: " +
+                 (report->guard_reasons.empty() ? report->summary : report->guard_reasons[0]));
+      break;
+    case Outcome::kFailed:
+      worsen(Health::kWarning, "last cycle: " + report->summary);
+      break;
+    case Outcome::kNothing:
+      worsen(Health::kWarning, "last cycle: " + report->summary);
+      break;
+  }
+  for (const auto& w : report->warnings) worsen(Health::kWarning, w);
+  return v;
+}
+
+std::string RenderStatusText(const Config& config, const StatusView& v) {
+  std::ostringstream o;
+  o << "iocwall " << HealthName(v.health) << "\n";
+  for (const auto& r : v.reasons) o << "  ! " << r << "\n";
+  o << "\nkernel (table inet " << config.nft.table << "): ";
+  if (!v.kernel_error.empty()) {
+    o << "unreadable: " << v.kernel_error << "\n";
+  } else if (!v.kernel.table_present) {
+    o << "absent\n";
+  } else {
+    o << "present, generation " << v.kernel.generation << "\n";
+    o << "  " << config.nft.set_v4 << "  " << v.kernel.v4_elements << " elements\n";
+    o << "  " << config.nft.set_v6 << "  " << v.kernel.v6_elements << " elements\n";
+    if (!v.kernel.counters.empty()) o << "  dropped:\n";
+    for (const auto& c : v.kernel.counters) {
+      o << "    " << c.name << "  " << c.packets << " packets, " << c.bytes << " bytes\n";
+    }
+  }
+  if (v.report) {
+    const CycleReport& r = *v.report;
+    o << "\nlast cycle: " << IsoTime(r.started_at) << " (" << Age(r.started_at, v.now)
+      << "): " << OutcomeName(r.outcome) << "\n  " << r.summary << "\n";
+    o << "last apply: " << IsoTime(r.last_apply_at) << " (" << Age(r.last_apply_at, v.now) << "), +"
+      << r.apply.added << " -" << r.apply.removed << " elements, " << r.apply.messages
+      << " messages in one transaction\n";
+    o << "enforced list: " << r.enforced_elements << " elements, fetched "
+      << Age(r.enforced_fetched_at, v.now) << " (max_age " << config.sync.max_age.count() << "s)\n";
+    o << "\nsources:\n";
+    for (const auto& s : r.sources) {
+      o << "  " << s.name << ": " << (s.ok ? "ok" : "FAILED") << ", " << s.entries
+        << " entries, last success " << Age(s.last_success, v.now) << ", " << s.pages << " pages, "
+        << s.bytes << " bytes";
+      if (s.rejected) o << ", " << s.rejected << " lines skipped";
+      if (s.expired) o << ", " << s.expired << " expired";
+      o << "\n";
+      if (!s.ok && !s.error.empty()) o << "      last error: " << s.error << "\n";
+    }
+    for (const auto& c : r.carved_out) o << "  note: " << c << "\n";
+  }
+  if (!v.top.empty()) {
+    o << "\nmost hit entries:\n";
+    for (const auto& h : v.top) {
+      o << "  " << FormatRange(h.family == 4 ? Family::kV4 : Family::kV6, h.range) << "  "
+        << h.packets << " packets, " << h.bytes << " bytes\n";
+    }
+  }
+  return o.str();
+}
+
+std::string RenderStatusJson(const Config& config, const StatusView& v) {
+  using Json = nlohmann::json;
+  Json j;
+  j["health"] = HealthName(v.health);
+  j["exit_code"] = static_cast<int>(v.health);
+  j["reasons"] = v.reasons;
+  j["table"] = config.nft.table;
+  Json k;
+  k["readable"] = v.kernel_error.empty();
+  if (!v.kernel_error.empty()) k["error"] = v.kernel_error;
+  k["table_present"] = v.kernel.table_present;
+  k["sets_present"] = v.kernel.sets_present;
+  k["chains_present"] = v.kernel.chains_present;
+  k["generation"] = v.kernel.generation;
+  k["elements"] = {{config.nft.set_v4, v.kernel.v4_elements},
+                   {config.nft.set_v6, v.kernel.v6_elements}};
+  Json counters = Json::object();
+  for (const auto& c : v.kernel.counters) {
+    counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};
+  }
+  k["counters"] = counters;
+  j["kernel"] = k;
+  if (v.report) {
+    j["last_cycle"] = Json::parse(Agent::ReportToJson(*v.report));
+    j["enforced_age_seconds"] =
+        v.report->enforced_fetched_at > 0 ? v.now - v.report->enforced_fetched_at : -1;
+  }
+  Json top = Json::array();
+  for (const auto& h : v.top) {
+    top.push_back({{"entry", FormatRange(h.family == 4 ? Family::kV4 : Family::kV6, h.range)},
+                   {"packets", h.packets},
+                   {"bytes", h.bytes}});
+  }
+  j["top"] = top;
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace iocwall

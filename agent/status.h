@@ -1,0 +1,41 @@
+// --status and --explain: what the kernel enforces (read from the kernel, not from memory)
+// and what the state directory remembers, for a person or for monitoring.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "netlink/set_backend.h"
+
+namespace iocwall {
+
+// Exit codes as monitoring plugins expect them.
+enum class Health { kOk = 0, kWarning = 1, kCritical = 2, kUnknown = 3 };
+const char* HealthName(Health h);
+
+struct StatusView {
+  Health health = Health::kUnknown;
+  std::vector<std::string> reasons;  // why the health is not OK
+  KernelStatus kernel;
+  std::string kernel_error;           // the kernel could not be read
+  std::optional<CycleReport> report;  // the state directory's last report
+  int64_t now = 0;
+  std::vector<ElementHits> top;
+};
+
+// Health from the kernel and the last report (pure).
+StatusView Evaluate(const Config& config, const KernelStatus* kernel,
+                    const std::string& kernel_error, const std::optional<CycleReport>& report,
+                    int64_t now);
+
+std::string RenderStatusText(const Config& config, const StatusView& view);
+std::string RenderStatusJson(const Config& config, const StatusView& view);
+
+// "3m ago", "2h 5m", "never".
+std::string Age(int64_t then, int64_t now);
+std::string IsoTime(int64_t unix_time);
+
+}  // namespace iocwall

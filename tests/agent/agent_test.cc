@@ -1,0 +1,266 @@
+// The sync cycle against recording fakes: fail-static, guards, restore, expiry, state.
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/agent/fakes.h"
+
+namespace iocwall {
+namespace {
+
+using testing::FakeBackend;
+using testing::FakeClock;
+using testing::FakeHost;
+using testing::FakeSource;
+using testing::MemoryStateStore;
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.collections = {"a"};
+    config_.files = {"/b"};
+  }
+  // Builds an agent over fakes; the two sources stay reachable through a_ and b_.
+  std::unique_ptr<Agent> Make() {
+    std::vector<std::unique_ptr<Source>> sources;
+    auto a = std::make_unique<FakeSource>("collection a");
+    auto b = std::make_unique<FakeSource>("file /b");
+    a->entries = a_entries_;
+    b->entries = b_entries_;
+    a_ = a.get();
+    b_ = b.get();
+    sources.push_back(std::move(a));
+    sources.push_back(std::move(b));
+    auto agent =
+        std::make_unique<Agent>(config_, std::move(sources), &backend_, &state_, &host_, &clock_);
+    agent->LoadState();
+    return agent;
+  }
+  Config config_;
+  FakeBackend backend_;
+  MemoryStateStore state_;
+  FakeHost host_;
+  FakeClock clock_;
+  std::vector<std::string> a_entries_ = {"198.51.100.7", "203.0.113.0/24", "2001:db8::1"};
+  std::vector<std::string> b_entries_ = {"192.0.2.1", "192.0.2.2"};
+  FakeSource* a_ = nullptr;
+  FakeSource* b_ = nullptr;
+};
+
+TEST_F(AgentTest, FreshCycleEnforcesTheUnionOfAllSources) {
+  auto agent = Make();
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kEnforcedFresh) << r.summary;
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7"));
+  EXPECT_TRUE(backend_.Blocks("203.0.113.200"));
+  EXPECT_TRUE(backend_.Blocks("2001:db8::1"));
+  EXPECT_TRUE(backend_.Blocks("192.0.2.2"));
+  EXPECT_FALSE(backend_.Blocks("192.0.2.3"));
+  // 192.0.2.1 and .2 are adjacent: one element.
+  EXPECT_EQ(r.desired_v4, 3u);
+  EXPECT_EQ(r.desired_v6, 1u);
+  EXPECT_EQ(r.sources[0].entries, 3u);
+  EXPECT_GT(r.sources[0].last_success, 0);
+}
+
+TEST_F(AgentTest, AllowlistLoopbackAndHostAddressesAreNeverBlocked) {
+  a_entries_ = {"10.0.0.0/16", "127.0.0.1", "192.0.2.0/24"};
+  config_.allowlist = {*ParsePrefix("10.0.5.0/24")};
+  host_.addresses = {{*ParsePrefix("192.0.2.10"), "address of eth0"}};
+  auto agent = Make();
+  CycleReport r = agent->RunCycle(false);
+  ASSERT_EQ(r.outcome, Outcome::kEnforcedFresh);
+  EXPECT_TRUE(backend_.Blocks("10.0.4.255"));
+  EXPECT_FALSE(backend_.Blocks("10.0.5.1"));
+  EXPECT_TRUE(backend_.Blocks("10.0.6.0"));
+  EXPECT_FALSE(backend_.Blocks("127.0.0.1"));
+  EXPECT_FALSE(backend_.Blocks("192.0.2.10"));
+  EXPECT_TRUE(backend_.Blocks("192.0.2.11"));
+  bool said = false;
+  for (const auto& c : r.carved_out) said = said || c.find("address of eth0") != std::string::npos;
+  EXPECT_TRUE(said) << "the host address carve-out must be reported";
+}
+
+TEST_F(AgentTest, AFailedSourceKeepsTheLastGoodListAndChangesNothing) {
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  a_->entries = {"198.51.100.99"};  // the fresh list would differ...
+  b_->fail = true;                  // ...but one source is down
+  int before = backend_.transactions;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kKeptLastGood);
+  EXPECT_NE(r.summary.find("HTTP 503"), std::string::npos) << r.summary;
+  EXPECT_EQ(backend_.transactions, before) << "no kernel change when the kernel already holds it";
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7"));
+  EXPECT_FALSE(backend_.Blocks("198.51.100.99"));
+  EXPECT_FALSE(r.sources[1].ok);
+  EXPECT_EQ(r.sources[1].error_class, "server");
+}
+
+TEST_F(AgentTest, AFailedSourceRestoresTheLastGoodListWhenTheKernelLostIt) {
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  backend_.Flush();  // a reboot, or someone deleted the table
+  a_->fail = true;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kKeptLastGood);
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7"));
+  EXPECT_TRUE(backend_.Blocks("192.0.2.1"));
+}
+
+TEST_F(AgentTest, NeverFetchedAndFeedDownLeavesTheKernelAlone) {
+  auto agent = Make();
+  a_->fail = true;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kNothing);
+  EXPECT_EQ(backend_.reconciles, 0);
+}
+
+TEST_F(AgentTest, RestoreFromStateNeedsNoNetwork) {
+  {
+    auto agent = Make();
+    ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  }
+  backend_.Flush();  // reboot: the kernel is empty
+  auto agent = Make();
+  a_->fail = b_->fail = true;
+  CycleReport r = agent->Restore();
+  EXPECT_EQ(r.outcome, Outcome::kKeptLastGood) << r.summary;
+  EXPECT_EQ(a_->fetches + b_->fetches, 0) << "restore must not touch the network";
+  EXPECT_TRUE(backend_.Blocks("203.0.113.9"));
+  EXPECT_TRUE(backend_.Blocks("2001:db8::1"));
+}
+
+TEST_F(AgentTest, ShrinkGuardRefusesThenForceAccepts) {
+  a_entries_.clear();
+  for (int i = 0; i < 100; ++i) a_entries_.push_back("198.51.100." + std::to_string(i * 2));
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  a_->entries.resize(30);  // 100+1 elements -> 31: a 69% shrink
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kGuardRefused);
+  ASSERT_FALSE(r.guard_reasons.empty());
+  EXPECT_NE(r.guard_reasons[0].find("max_shrink_percent"), std::string::npos);
+  EXPECT_TRUE(backend_.Blocks("198.51.100.198")) << "refused: the old list stays";
+  r = agent->RunCycle(true);
+  EXPECT_EQ(r.outcome, Outcome::kEnforcedFresh);
+  EXPECT_FALSE(backend_.Blocks("198.51.100.198"));
+}
+
+TEST_F(AgentTest, ShrinkWithinTheLimitIsAccepted) {
+  a_entries_.clear();
+  for (int i = 0; i < 100; ++i) a_entries_.push_back("198.51.100." + std::to_string(i * 2));
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  a_->entries.resize(60);
+  EXPECT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+}
+
+TEST_F(AgentTest, EmptySourceAfterHavingEntriesIsRefused) {
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  b_->entries.clear();
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kGuardRefused);
+  EXPECT_NE(r.guard_reasons[0].find("file /b returned no entries"), std::string::npos);
+  EXPECT_TRUE(backend_.Blocks("192.0.2.1"));
+}
+
+TEST_F(AgentTest, MaxEntriesGuard) {
+  config_.sync.max_entries = 2;
+  auto agent = Make();
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kGuardRefused);
+  EXPECT_NE(r.guard_reasons.at(0).find("max_entries"), std::string::npos);
+  EXPECT_FALSE(backend_.table_present);
+}
+
+TEST_F(AgentTest, KernelRefusalIsReportedAndNothingIsSaved) {
+  auto agent = Make();
+  backend_.fail = true;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kFailed);
+  EXPECT_NE(r.apply_error.find("kernel said no"), std::string::npos);
+  EXPECT_EQ(state_.files.count("snap:collection a"), 0u)
+      << "a list the kernel refused is not a last good list";
+}
+
+TEST_F(AgentTest, ExpiredIndicatorsAreNotEnforcedEvenFromTheLastGoodList) {
+  a_entries_ = {"198.51.100.1", "198.51.100.50"};
+  auto agent = Make();
+  a_->valid_until = {clock_.NowUnix() + 3600, 0};
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_TRUE(backend_.Blocks("198.51.100.1"));
+  clock_.Advance(7200);  // past its validity, and the feed is down that day
+  a_->fail = true;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kKeptLastGood);
+  EXPECT_FALSE(backend_.Blocks("198.51.100.1")) << "fail-static must not extend a validity";
+  EXPECT_TRUE(backend_.Blocks("198.51.100.50"));
+}
+
+TEST_F(AgentTest, StateWriteFailureKeepsEnforcingAndWarns) {
+  auto agent = Make();
+  state_.disk_full = true;
+  CycleReport r = agent->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kEnforcedFresh);
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7"));
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("No space left"), std::string::npos);
+}
+
+TEST_F(AgentTest, FirstSeenSurvivesLaterSnapshots) {
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  int64_t t0 = clock_.NowUnix();
+  clock_.Advance(600);
+  a_->entries.push_back("198.51.100.8");
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  auto snap = state_.LoadSnapshot("collection a");
+  ASSERT_TRUE(snap.ok() && snap.value());
+  for (const auto& e : (*snap.value()).entries) {
+    if (e.prefix.ToString() == "198.51.100.7") {
+      EXPECT_EQ(e.first_seen, t0);
+    }
+    if (e.prefix.ToString() == "198.51.100.8") {
+      EXPECT_EQ(e.first_seen, t0 + 600);
+    }
+  }
+}
+
+TEST_F(AgentTest, ReportSurvivesARoundTripThroughJson) {
+  auto agent = Make();
+  b_->fail = true;
+  CycleReport r = agent->RunCycle(false);
+  auto back = Agent::ReportFromJson(Agent::ReportToJson(r));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->outcome, r.outcome);
+  EXPECT_EQ(back->summary, r.summary);
+  ASSERT_EQ(back->sources.size(), 2u);
+  EXPECT_EQ(back->sources[1].error, r.sources[1].error);
+  EXPECT_FALSE(Agent::ReportFromJson("{not json").has_value());
+  EXPECT_FALSE(Agent::ReportFromJson("{}").has_value());
+}
+
+TEST_F(AgentTest, RememberedStateCarriesAcrossRestarts) {
+  {
+    auto agent = Make();
+    ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  }
+  auto agent = Make();
+  EXPECT_GT(agent->last_report().enforced_elements, 0u);
+  EXPECT_GT(agent->last_report().sources[0].last_success, 0);
+}
+
+TEST_F(AgentTest, DryRunChangesNothing) {
+  auto agent = Make();
+  auto plan = agent->DryRun();
+  ASSERT_TRUE(plan.ok()) << plan.message();
+  EXPECT_EQ(plan->diff.v4.add.size(), 3u);
+  EXPECT_FALSE(backend_.table_present);
+  EXPECT_EQ(backend_.reconciles, 0);
+  EXPECT_TRUE(state_.files.empty());
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -1,0 +1,158 @@
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace iocwall {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& text) {
+    path_ = ::testing::TempDir() + "/iocwall-config-" + std::to_string(::getpid()) + ".conf";
+    std::ofstream(path_) << text;
+    return path_;
+  }
+  Result<Invocation> Parse(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"iocwall", "-c", path_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseInvocation(args);
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  std::string path_;
+};
+
+TEST_F(ConfigTest, ReadsEverySectionWithDefaults) {
+  Write(
+      "# comment\n[api]\nurl = https://api.example.test/api\nauth = bearer\n"
+      "[collections]\nid = abc\nid = def\n[files]\npath = /etc/extra.txt\n"
+      "[allowlist]\nprefix = 10.0.0.0/8\nprefix = 2001:db8::/32\n"
+      "[sync]\ninterval = 10m\nmax_shrink_percent = 20\n"
+      "[nftables]\nhooks = input, forward\naction = reject\npriority = -5\n");
+  auto inv = Parse({"--once"});
+  ASSERT_TRUE(inv.ok()) << inv.message();
+  const Config& c = inv->config;
+  EXPECT_EQ(inv->mode, Mode::kOnce);
+  EXPECT_EQ(c.api.url, "https://api.example.test/api");
+  EXPECT_EQ(c.api.auth, "bearer");
+  EXPECT_EQ(c.collections, (std::vector<std::string>{"abc", "def"}));
+  EXPECT_EQ(c.files, std::vector<std::string>{"/etc/extra.txt"});
+  ASSERT_EQ(c.allowlist.size(), 2u);
+  EXPECT_EQ(c.allowlist[1].ToString(), "2001:db8::/32");
+  EXPECT_EQ(c.sync.interval.count(), 600);
+  EXPECT_EQ(c.sync.jitter.count(), 30);  // default
+  EXPECT_EQ(c.sync.max_shrink_percent, 20u);
+  EXPECT_EQ(c.nft.hooks.size(), 2u);
+  EXPECT_EQ(c.nft.action, Action::kReject);
+  EXPECT_EQ(c.nft.priority, -5);
+  EXPECT_EQ(c.nft.table, "iocwall");
+  EXPECT_TRUE(Validate(c).ok());
+}
+
+TEST_F(ConfigTest, FlagsOverrideTheFile) {
+  Write("[sync]\ninterval = 10m\n[collections]\nid = abc\n");
+  auto inv = Parse({"--sync.interval", "1h", "--nftables.table", "edge"});
+  ASSERT_TRUE(inv.ok()) << inv.message();
+  EXPECT_EQ(inv->config.sync.interval.count(), 3600);
+  EXPECT_EQ(inv->config.nft.table, "edge");
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileLineAndKey) {
+  Write("[api]\nurl = https://x.test\n\n[sync]\nintervall = 5m\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(), path_ + ":5: unknown key 'intervall' in section [sync]");
+}
+
+TEST_F(ConfigTest, BadValueNamesFileLineAndKey) {
+  Write("[collections]\nid = abc\n[sync]\ninterval = soon\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find(path_ + ":4: [sync] interval: invalid value 'soon'"),
+            std::string::npos)
+      << inv.message();
+}
+
+TEST_F(ConfigTest, BadValuesAreRefused) {
+  for (std::string bad :
+       {"[nftables]\naction = accept\n", "[nftables]\nhooks = input,prerouting\n",
+        "[allowlist]\nprefix = example.com\n", "[sync]\nmax_shrink_percent = 101\n",
+        "[sync]\nmin_prefix_v4 = 0\n", "[api]\nauth = digest\n", "[nftables]\ntable = a b\n",
+        "[api]\nallow_http = maybe\n", "[collections]\nid = ../../etc\n", "[sync]\ninterval = 1s\n",
+        "[api]\nurl\n", "url = x\n", "[api\n"}) {
+    Write(bad);
+    EXPECT_FALSE(Parse({}).ok()) << bad;
+  }
+}
+
+TEST_F(ConfigTest, RepeatedSingleKeyIsAnError) {
+  Write("[api]\nurl = https://a.test\nurl = https://b.test\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find(":3: [api] url is given twice (first on line 2)"), std::string::npos)
+      << inv.message();
+}
+
+TEST_F(ConfigTest, MissingFileIsAnError) {
+  path_ = "/nonexistent/iocwall.conf";
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find("/nonexistent/iocwall.conf"), std::string::npos);
+}
+
+TEST_F(ConfigTest, HelpAndVersionNeedNoFile) {
+  path_ = "/nonexistent/iocwall.conf";
+  EXPECT_TRUE(Parse({"--help"}).ok());
+  EXPECT_TRUE(Parse({"--version"}).ok());
+}
+
+TEST_F(ConfigTest, ConflictingModesAreRefused) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_FALSE(Parse({"--once", "--status"}).ok());
+  EXPECT_FALSE(Parse({"--json"}).ok());
+  EXPECT_FALSE(Parse({"--status", "--force"}).ok());
+  EXPECT_FALSE(Parse({"--no-such-flag"}).ok());
+}
+
+TEST_F(ConfigTest, ValidateRefusesNothingToEnforceAndPlainHttp) {
+  Write("[sync]\ninterval = 5m\n");
+  auto inv = Parse({});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_NE(Validate(inv->config).message().find("nothing to enforce"), std::string::npos);
+  Write("[api]\nurl = http://mirror.test\n[collections]\nid = a\n");
+  inv = Parse({});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_NE(Validate(inv->config).message().find("allow_http"), std::string::npos);
+  Write("[api]\nurl = http://mirror.test\nallow_http = true\n[collections]\nid = a\n");
+  inv = Parse({});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_TRUE(Validate(inv->config).ok());
+}
+
+TEST(DurationTest, Units) {
+  EXPECT_EQ(ParseDuration("30")->count(), 30);
+  EXPECT_EQ(ParseDuration("30s")->count(), 30);
+  EXPECT_EQ(ParseDuration("5m")->count(), 300);
+  EXPECT_EQ(ParseDuration("2h")->count(), 7200);
+  EXPECT_EQ(ParseDuration("1d")->count(), 86400);
+  EXPECT_FALSE(ParseDuration("").has_value());
+  EXPECT_FALSE(ParseDuration("-1").has_value());
+  EXPECT_FALSE(ParseDuration("5w").has_value());
+  EXPECT_FALSE(ParseDuration("m").has_value());
+  EXPECT_FALSE(ParseDuration("99999999999d").has_value());
+}
+
+TEST(HelpTest, ListsEveryKeyAsAFlag) {
+  std::string help = HelpText();
+  for (const char* key : {"--api.url", "--api.api_key_file", "--collections.id", "--files.path",
+                          "--allowlist.prefix", "--sync.max_shrink_percent", "--nftables.hooks",
+                          "--metrics.textfile", "--once", "--dry-run", "--status", "--explain",
+                          "--restore", "--flush", "--force", "--check-config"}) {
+    EXPECT_NE(help.find(key), std::string::npos) << key;
+  }
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -1,0 +1,141 @@
+// Recording fakes for the agent's edges: sources, the kernel, the state directory, the host
+// and the clock. Each records what was asked of it so that tests can assert on it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/clock.h"
+#include "agent/host_info.h"
+#include "agent/state.h"
+#include "feeds/source.h"
+#include "netlink/set_backend.h"
+
+namespace iocwall::testing {
+
+class FakeClock : public Clock {
+ public:
+  int64_t NowUnix() override { return unix_; }
+  std::chrono::steady_clock::time_point Now() override { return mono_; }
+  void SleepFor(std::chrono::milliseconds d) override {
+    mono_ += d;
+    unix_ += d.count() / 1000;
+  }
+  void Advance(int64_t seconds) {
+    unix_ += seconds;
+    mono_ += std::chrono::seconds(seconds);
+  }
+  int64_t unix_ = 1800000000;
+  std::chrono::steady_clock::time_point mono_{};
+};
+
+class FakeSource : public Source {
+ public:
+  explicit FakeSource(std::string name) : name_(std::move(name)) {}
+  std::string Name() const override { return name_; }
+  FetchResult Fetch() override {
+    ++fetches;
+    FetchResult r;
+    r.source = name_;
+    if (fail) {
+      r.status = Status::Error(name_ + ": HTTP 503: server trouble");
+      r.error = FetchError::kServer;
+      r.http_status = 503;
+      return r;
+    }
+    for (const auto& t : entries) {
+      auto p = ParsePrefix(t);
+      if (p) r.prefixes.push_back(*p);
+    }
+    r.valid_until = valid_until;
+    r.pages = 1;
+    return r;
+  }
+  std::string name_;
+  std::vector<std::string> entries;
+  std::vector<int64_t> valid_until;
+  bool fail = false;
+  int fetches = 0;
+};
+
+class FakeBackend : public SetBackend {
+ public:
+  Status Reconcile(const IntervalSet& desired, ApplyResult* result) override {
+    ++reconciles;
+    if (fail) return Status::Error("kernel said no");
+    SetDiff d = Diff(kernel, desired);
+    *result = ApplyResult{};
+    result->bootstrapped = !table_present;
+    result->added = d.v4.add.size() + d.v6.add.size();
+    result->removed = d.v4.remove.size() + d.v6.remove.size();
+    result->messages = (d.empty() && table_present) ? 0 : 1;
+    if (result->messages) ++transactions;
+    table_present = true;
+    kernel.v4.ranges = desired.v4.ranges;
+    kernel.v6.ranges = desired.v6.ranges;
+    return Status::Ok();
+  }
+  Status ReadStatus(KernelStatus* s) override {
+    s->table_present = s->sets_present = s->chains_present = table_present;
+    s->v4_elements = kernel.v4.size();
+    s->v6_elements = kernel.v6.size();
+    return Status::Ok();
+  }
+  Status ReadElements(IntervalSet* out) override {
+    *out = kernel;
+    return Status::Ok();
+  }
+  Status ReadTopHits(size_t, std::vector<ElementHits>*) override { return Status::Ok(); }
+  Status Flush() override {
+    table_present = false;
+    kernel = IntervalSet{};
+    return Status::Ok();
+  }
+  bool Blocks(const std::string& ip) const {
+    auto p = ParsePrefix(ip);
+    return p && table_present && Find(kernel.of(p->family), p->addr) >= 0;
+  }
+  IntervalSet kernel;
+  bool table_present = false;
+  bool fail = false;
+  int reconciles = 0;
+  int transactions = 0;
+};
+
+class MemoryStateStore : public StateStore {
+ public:
+  Status SaveSnapshot(const Snapshot& s) override {
+    if (disk_full) return Status::Error("cannot write: No space left on device");
+    files["snap:" + s.source] = SerializeSnapshot(s);
+    return Status::Ok();
+  }
+  Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
+    auto it = files.find("snap:" + source);
+    if (it == files.end()) return std::optional<Snapshot>();
+    auto s = ParseSnapshot(it->second);
+    if (!s.ok()) return s.status();
+    return std::optional<Snapshot>(s.value());
+  }
+  Status SaveReport(const std::string& json) override {
+    if (disk_full) return Status::Error("cannot write: No space left on device");
+    files["report"] = json;
+    return Status::Ok();
+  }
+  Result<std::optional<std::string>> LoadReport() override {
+    auto it = files.find("report");
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::map<std::string, std::string> files;
+  bool disk_full = false;
+};
+
+class FakeHost : public HostInfo {
+ public:
+  std::vector<ProtectedAddress> ProtectedAddresses() override { return addresses; }
+  std::vector<ProtectedAddress> addresses;
+};
+
+}  // namespace iocwall::testing

@@ -1,0 +1,150 @@
+#include "agent/state.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/guards.h"
+#include "agent/host_info.h"
+#include "agent/status.h"
+
+namespace iocwall {
+namespace {
+
+Snapshot Sample() {
+  Snapshot s;
+  s.source = "collection abc";
+  s.fetched_at = 1800000000;
+  s.entries = {{*ParsePrefix("192.0.2.0/24"), 1700000000, 0},
+               {*ParsePrefix("2001:db8::1"), 1700000001, 1900000000}};
+  return s;
+}
+
+TEST(SnapshotTest, RoundTrips) {
+  Snapshot s = Sample();
+  auto back = ParseSnapshot(SerializeSnapshot(s));
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->source, s.source);
+  EXPECT_EQ(back->fetched_at, s.fetched_at);
+  EXPECT_EQ(back->entries, s.entries);
+}
+
+TEST(SnapshotTest, TruncatedOrDamagedIsRefused) {
+  std::string text = SerializeSnapshot(Sample());
+  EXPECT_FALSE(ParseSnapshot(text.substr(0, text.size() - 6)).ok()) << "no end marker";
+  std::string bad = text;
+  bad.replace(bad.find("192.0.2.0/24"), 12, "192.0.2.0/99");
+  EXPECT_FALSE(ParseSnapshot(bad).ok());
+  EXPECT_FALSE(ParseSnapshot("").ok());
+  EXPECT_FALSE(ParseSnapshot("hello\n").ok());
+}
+
+class FileStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/iocwall-state-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(FileStoreTest, WritesPrivateFilesAndReadsThemBack) {
+  auto store = MakeFileStateStore(dir_);
+  ASSERT_TRUE(store->SaveSnapshot(Sample()).ok());
+  ASSERT_TRUE(store->SaveReport("{\"x\":1}\n").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((dir_ + "/state.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/sources")) {
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << e.path();
+  }
+  auto snap = store->LoadSnapshot("collection abc");
+  ASSERT_TRUE(snap.ok() && snap.value());
+  EXPECT_EQ((*snap.value()).entries.size(), 2u);
+  auto none = store->LoadSnapshot("collection other");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none.value().has_value());
+}
+
+TEST_F(FileStoreTest, CorruptFileIsReportedAndSetAside) {
+  auto store = MakeFileStateStore(dir_);
+  ASSERT_TRUE(store->SaveSnapshot(Sample()).ok());
+  std::string path;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/sources")) path = e.path();
+  std::ofstream(path, std::ios::trunc) << "# iocwall snapshot v1\ngarbage";
+  auto snap = store->LoadSnapshot("collection abc");
+  ASSERT_FALSE(snap.ok());
+  EXPECT_NE(snap.message().find("corrupt"), std::string::npos);
+  EXPECT_NE(snap.message().find("set aside"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  auto again = store->LoadSnapshot("collection abc");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again.value().has_value());
+}
+
+TEST_F(FileStoreTest, UnwritableDirectoryIsAnError) {
+  auto store = MakeFileStateStore("/proc/iocwall-cannot-exist");
+  Status s = store->SaveReport("{}");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/proc/iocwall-cannot-exist"), std::string::npos);
+}
+
+TEST(GuardsTest, EachRule) {
+  GuardInput in;
+  in.have_previous = true;
+  in.previous_elements = 1000;
+  in.new_elements = 500;
+  in.max_shrink_percent = 50;
+  EXPECT_TRUE(CheckGuards(in).ok) << "exactly 50% is allowed";
+  in.new_elements = 499;
+  EXPECT_FALSE(CheckGuards(in).ok);
+  in.max_shrink_percent = 100;
+  EXPECT_TRUE(CheckGuards(in).ok);
+  in.max_entries = 400;
+  EXPECT_FALSE(CheckGuards(in).ok);
+  in.max_entries = 1000000;
+  in.sources = {{"collection a", 0, 10}};
+  EXPECT_FALSE(CheckGuards(in).ok);
+  in.sources = {{"collection a", 0, 0}};
+  EXPECT_TRUE(CheckGuards(in).ok) << "a source that never had entries may stay empty";
+}
+
+TEST(HostInfoTest, HostOfUrl) {
+  EXPECT_EQ(HostOfUrl("https://app.sekoia.io/api"), "app.sekoia.io");
+  EXPECT_EQ(HostOfUrl("https://u@h.test:8443/x?y"), "h.test");
+  EXPECT_EQ(HostOfUrl("http://[::1]:8080/"), "::1");
+  EXPECT_EQ(HostOfUrl("http://127.0.0.1"), "127.0.0.1");
+}
+
+TEST(StatusTest, HealthFollowsKernelAndReport) {
+  Config c;
+  KernelStatus k;
+  k.table_present = k.sets_present = k.chains_present = true;
+  CycleReport r;
+  r.outcome = Outcome::kEnforcedFresh;
+  r.enforced_fetched_at = 1000;
+  const int64_t now = 1100;
+  EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kOk);
+  r.outcome = Outcome::kKeptLastGood;
+  EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kWarning);
+  r.outcome = Outcome::kGuardRefused;
+  EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kWarning);
+  r.outcome = Outcome::kEnforcedFresh;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1000 + 86401).health, Health::kCritical) << "older than max_age";
+  k.table_present = false;
+  EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kCritical);
+  EXPECT_EQ(Evaluate(c, nullptr, "permission denied", r, now).health, Health::kUnknown);
+  k.table_present = true;
+  k.chains_present = false;
+  EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kCritical);
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -22,23 +22,26 @@ enum class FetchError : uint8_t {
   kNetwork,      // DNS, connect, reset, proxy
   kTls,          // certificate or handshake failure
   kTimeout,
-  kBadBody,      // not a list (an HTML page), truncated, too many pages, invalid JSON
-  kTooLarge,     // over the body-size cap
-  kSecret,       // the API key file is missing, empty, or readable by others
+  kBadBody,   // not a list (an HTML page), truncated, too many pages, invalid JSON
+  kTooLarge,  // over the body-size cap
+  kSecret,    // the API key file is missing, empty, or readable by others
 };
 const char* FetchErrorName(FetchError e);  // "auth", "rate-limited", ...
 
 struct FetchResult {
-  std::string source;  // "collection abc" or "file /etc/iocwall/extra.txt"
+  std::string source;            // "collection abc" or "file /etc/iocwall/extra.txt"
   Status status = Status::Ok();  // message names the source and is safe to log (no secret)
   FetchError error = FetchError::kNone;
-  int http_status = 0;           // last HTTP status seen (0 for files / no answer)
+  int http_status = 0;                     // last HTTP status seen (0 for files / no answer)
   std::optional<int> retry_after_seconds;  // from a 429/503 Retry-After header
 
   std::vector<Prefix> prefixes;  // accepted entries, in feed order (all pages, or nothing)
   // Parallel to prefixes when the source knows each indicator's validity (format=json):
   // Unix time the indicator stops being valid, 0 for "no end". Empty for text sources.
   std::vector<int64_t> valid_until;
+  // Parallel to prefixes when the source names each indicator (format=json: the STIX id,
+  // "indicator--..."), for provenance; empty otherwise.
+  std::vector<std::string> ids;
   ParseStats stats;
 
   size_t pages = 0;

@@ -1,0 +1,584 @@
+#include "feeds/sekoia_source.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "feeds/curl_handle.h"
+#include "feeds/list_body.h"
+#include "feeds/secret_file.h"
+#include "feeds/stix.h"
+
+#ifndef IOCWALL_VERSION
+#define IOCWALL_VERSION "0.0.0"
+#endif
+
+namespace iocwall {
+
+namespace {
+
+constexpr int kMaxTextLimit = 10000;
+constexpr int kMaxJsonLimit = 2000;
+
+// What the libcurl callbacks fill during one request.
+struct Transfer {
+  std::string body;
+  size_t body_cap = 0;
+  bool over_cap = false;
+  std::string cursor;
+  std::string retry_after;
+  std::string location;
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (t->body.size() + n > t->body_cap) {
+    t->over_cap = true;
+    return 0;  // makes libcurl abort with CURLE_WRITE_ERROR
+  }
+  t->body.append(data, n);
+  return n;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool HeaderIs(std::string_view name, std::string_view want) {
+  return name.size() == want.size() &&
+         std::equal(name.begin(), name.end(), want.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  const std::string_view line(data, n);
+  if (line.substr(0, 5) == "HTTP/") {
+    // A new response begins (after a 100 Continue or a proxy's CONNECT answer): only the
+    // headers of the final one count.
+    t->cursor.clear();
+    t->retry_after.clear();
+    t->location.clear();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return n;
+  const std::string_view name = Trim(line.substr(0, colon));
+  const std::string_view value = Trim(line.substr(colon + 1));
+  if (HeaderIs(name, "cursor")) {
+    t->cursor.assign(value);
+  } else if (HeaderIs(name, "retry-after")) {
+    t->retry_after.assign(value);
+  } else if (HeaderIs(name, "location")) {
+    t->location.assign(value.substr(0, value.find('?')));  // a query could carry anything
+  }
+  return n;
+}
+
+// Printable excerpt of a server's error body, for the operator.
+std::string Excerpt(std::string_view body) {
+  std::string out;
+  for (char c : body.substr(0, 160)) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : ' ');
+  }
+  return std::string(Trim(out));
+}
+
+// One failed attempt, classified.
+struct Failure {
+  FetchError error = FetchError::kNone;
+  bool retryable = false;
+  std::string message;
+};
+
+Failure ClassifyCurl(CURLcode code, const Transfer& t, const char* errbuf, size_t cap) {
+  std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return {FetchError::kNetwork, true, "cannot resolve the host name (DNS): " + detail};
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return {FetchError::kNetwork, true, "cannot resolve the proxy's host name: " + detail};
+    case CURLE_COULDNT_CONNECT:
+      return {FetchError::kNetwork, true, "cannot connect: " + detail};
+    case CURLE_OPERATION_TIMEDOUT:
+      return {FetchError::kTimeout, true, "timed out: " + detail};
+    case CURLE_PARTIAL_FILE:
+      return {FetchError::kBadBody, true,
+              "truncated answer (connection closed mid-body): " + detail};
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return {FetchError::kNetwork, true, "connection failed: " + detail};
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return {FetchError::kTls, false,
+              "TLS certificate not trusted (check ca_file and the server's name): " + detail};
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+      return {FetchError::kTls, false, "TLS handshake failed: " + detail};
+    case CURLE_SSL_CACERT_BADFILE:
+      return {FetchError::kTls, false, "cannot load ca_file: " + detail};
+    case CURLE_FILESIZE_EXCEEDED:
+      return {FetchError::kTooLarge, false,
+              "answer larger than max_body_bytes (" + std::to_string(cap) + " bytes)"};
+    case CURLE_WRITE_ERROR:
+      if (t.over_cap) {
+        return {FetchError::kTooLarge, false,
+                "answer larger than max_body_bytes (" + std::to_string(cap) + " bytes)"};
+      }
+      return {FetchError::kNetwork, false, "cannot store the answer: " + detail};
+    case CURLE_BAD_CONTENT_ENCODING:
+      return {FetchError::kBadBody, false, "undecodable compressed answer: " + detail};
+    case CURLE_WEIRD_SERVER_REPLY:
+      return {FetchError::kBadBody, false, "not an HTTP answer: " + detail};
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+      return {FetchError::kConfig, false, "bad url: " + detail};
+    default:
+      return {FetchError::kNetwork, true, detail};
+  }
+}
+
+Failure ClassifyHttp(long http, const Transfer& t) {
+  const std::string head = "HTTP " + std::to_string(http) + ": ";
+  std::string said;
+  if (!t.body.empty() && t.body.find('<') == std::string::npos) {
+    said = " (server said: \"" + Excerpt(t.body) + "\")";
+  }
+  if (http >= 300 && http < 400) {
+    return {FetchError::kConfig, false,
+            head + "unexpected redirect" + (t.location.empty() ? "" : " to " + t.location) +
+                " (check url)"};
+  }
+  switch (http) {
+    case 400:
+      return {FetchError::kConfig, false,
+              head + "request refused (check url and collection_id)" + said};
+    case 404:
+      return {FetchError::kConfig, false,
+              head + "collection not found (check url and collection_id)" + said};
+    case 401:
+      return {FetchError::kAuth, false,
+              head +
+                  "API key rejected (check api_key_file and the key's "
+                  "INTHREAT_READ_IOC_COLLECTIONS permission)"};
+    case 403:
+      return {FetchError::kAuth, false,
+              head +
+                  "access denied (the API key needs the INTHREAT_READ_IOC_COLLECTIONS "
+                  "permission on this collection)"};
+    case 407:
+      return {FetchError::kNetwork, false, head + "the proxy wants credentials (check proxy)"};
+    case 408:
+      return {FetchError::kTimeout, true, head + "the server timed out waiting"};
+    case 429:
+      return {FetchError::kRateLimited, true, head + "rate limited"};
+    default:
+      break;
+  }
+  if (http >= 500) return {FetchError::kServer, true, head + "server error" + said};
+  if (http >= 400) return {FetchError::kConfig, false, head + "request refused" + said};
+  return {FetchError::kBadBody, false, head + "unexpected status"};
+}
+
+// Retry-After is either delta-seconds or an HTTP date.
+std::optional<int64_t> ParseRetryAfter(const std::string& v, Clock* clock) {
+  if (v.empty()) return std::nullopt;
+  if (std::all_of(v.begin(), v.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (v.size() > 9) return 86400 * 365;
+    return std::stoll(v);
+  }
+  const time_t when = curl_getdate(v.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  return std::max<int64_t>(0, static_cast<int64_t>(when) - clock->NowUnix());
+}
+
+void AddRejected(ParseStats* stats, std::string_view text, std::string reason) {
+  ++stats->rejected;
+  if (stats->samples.size() < ParseStats::kMaxSamples) {
+    RejectedLine line;
+    line.line_no = stats->lines;
+    line.text = Excerpt(text.substr(0, 120));
+    line.reason = std::move(reason);
+    stats->samples.push_back(std::move(line));
+  }
+}
+
+// One whole fetch: owns the handle, the key and the result being built.
+class FetchRun {
+ public:
+  FetchRun(const SekoiaOptions& o, Clock* clock, Backoff* backoff, FetchResult* r)
+      : o_(o), clock_(clock), backoff_(backoff), r_(r) {}
+
+  void Run();
+  const std::string& key() const { return key_.value(); }
+
+ private:
+  void Fail(FetchError e, const std::string& message) {
+    r_->error = e;
+    r_->status = Status::Error(message);
+  }
+  bool Setup();
+  // Fetches one page with retries into transfer_. False when the fetch must stop (r_ failed).
+  bool FetchPage(const std::string& url, size_t page_no);
+  bool TakeTextPage(size_t page_no, size_t* entries);
+  bool TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor);
+  std::string PageUrl(const std::string& cursor);
+
+  const SekoiaOptions& o_;
+  Clock* clock_;
+  Backoff* backoff_;
+  FetchResult* r_;
+  Secret key_;
+  CurlEasy curl_;
+  CurlSlist headers_;
+  Transfer transfer_;
+  char errbuf_[CURL_ERROR_SIZE] = {};
+  int limit_ = 0;
+};
+
+bool FetchRun::Setup() {
+  if (!curl_) {
+    Fail(FetchError::kNetwork, "cannot initialise libcurl");
+    return false;
+  }
+  const bool text = o_.format == SekoiaFormat::kText;
+  const int max_limit = text ? kMaxTextLimit : kMaxJsonLimit;
+  limit_ = o_.page_limit > 0 ? std::min(o_.page_limit, max_limit) : max_limit;
+  const std::string ua = o_.user_agent.empty() ? DefaultUserAgent() : o_.user_agent;
+  CURLcode rc = CURLE_OK;
+  auto set = [&](CURLoption opt, auto value) {
+    if (rc == CURLE_OK) rc = curl_.Set(opt, value);
+  };
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_ERRORBUFFER, errbuf_);
+  set(CURLOPT_PROTOCOLS_STR, o_.allow_http ? "http,https" : "https");
+  set(CURLOPT_FOLLOWLOCATION, 0L);  // credentials must not follow a redirect elsewhere
+  set(CURLOPT_SSL_VERIFYPEER, 1L);
+  set(CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!o_.ca_file.empty()) set(CURLOPT_CAINFO, o_.ca_file.c_str());
+  // An empty proxy string disables the environment's *_proxy variables: the configuration
+  // alone decides where the key is sent.
+  set(CURLOPT_PROXY, o_.proxy.c_str());
+  set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o_.connect_timeout.count()));
+  set(CURLOPT_TIMEOUT_MS, static_cast<long>(o_.request_timeout.count()));
+  set(CURLOPT_ACCEPT_ENCODING, "");  // every encoding this libcurl decodes
+  set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  set(CURLOPT_TCP_KEEPALIVE, 1L);
+  set(CURLOPT_USERAGENT, ua.c_str());
+  if (o_.auth == SekoiaAuth::kBasic) {
+    set(CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    set(CURLOPT_USERNAME, o_.basic_user.c_str());
+    set(CURLOPT_PASSWORD, key_.value().c_str());
+  } else {
+    set(CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
+    set(CURLOPT_XOAUTH2_BEARER, key_.value().c_str());
+  }
+  if (!headers_.Append(text ? "Accept: text/plain" : "Accept: application/json")) {
+    rc = CURLE_OUT_OF_MEMORY;
+  }
+  set(CURLOPT_HTTPHEADER, headers_.get());
+  set(CURLOPT_WRITEFUNCTION, &OnBody);
+  set(CURLOPT_WRITEDATA, &transfer_);
+  set(CURLOPT_HEADERFUNCTION, &OnHeader);
+  set(CURLOPT_HEADERDATA, &transfer_);
+  if (rc != CURLE_OK) {
+    Fail(FetchError::kConfig, std::string("libcurl refused an option: ") + curl_easy_strerror(rc));
+    return false;
+  }
+  return true;
+}
+
+std::string FetchRun::PageUrl(const std::string& cursor) {
+  std::string base = o_.url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string url = base + "/v2/inthreat/collections/" + CurlEscape(curl_.get(), o_.collection_id) +
+                    "/objects?format=" + (o_.format == SekoiaFormat::kText ? "text" : "json") +
+                    "&limit=" + std::to_string(limit_) + "&skip_expired=true&include_revoked=false";
+  if (!cursor.empty()) url += "&cursor=" + CurlEscape(curl_.get(), cursor);
+  return url;
+}
+
+bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
+  const std::string where = page_no > 1 ? " (page " + std::to_string(page_no) + ")" : "";
+  if (curl_.Set(CURLOPT_URL, url.c_str()) != CURLE_OK) {
+    Fail(FetchError::kConfig, "bad url " + o_.url);
+    return false;
+  }
+  for (int attempt = 1;; ++attempt) {
+    Status slot = backoff_->AwaitSlot();
+    if (!slot.ok()) {
+      // Only reachable after a failed attempt or with a pause left by an earlier fetch.
+      if (r_->error == FetchError::kNone) r_->error = FetchError::kRateLimited;
+      r_->status = Status::Error((r_->status.ok() ? std::string() : r_->status.message() + "; ") +
+                                 slot.message());
+      return false;
+    }
+    transfer_ = Transfer{};
+    transfer_.body_cap = o_.max_body_bytes - std::min(o_.max_body_bytes, r_->bytes);
+    // Lets libcurl refuse an announced oversize body before reading it.
+    curl_.Set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(transfer_.body_cap));
+    errbuf_[0] = '\0';
+    const CURLcode code = curl_easy_perform(curl_.get());
+    long http = 0;
+    curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &http);
+    r_->http_status = static_cast<int>(http);
+    Failure f;
+    std::optional<int64_t> retry_after;
+    if (code != CURLE_OK) {
+      f = ClassifyCurl(code, transfer_, errbuf_, o_.max_body_bytes);
+    } else if (http < 200 || http >= 300) {
+      f = ClassifyHttp(http, transfer_);
+      retry_after = ParseRetryAfter(transfer_.retry_after, clock_);
+      if (retry_after) r_->retry_after_seconds = static_cast<int>(*retry_after);
+    }
+    backoff_->RecordAnswer(code == CURLE_OK && http >= 400);
+    if (f.error == FetchError::kNone) {
+      r_->status = Status::Ok();  // an earlier attempt's failure is forgotten
+      r_->error = FetchError::kNone;
+      return true;
+    }
+    std::string message = f.message + where;
+    if (retry_after) message += " (Retry-After: " + std::to_string(*retry_after) + " s)";
+    if (!f.retryable) {
+      Fail(f.error, message);
+      return false;
+    }
+    if (!backoff_->ScheduleRetry(attempt, retry_after)) {
+      Fail(f.error, message + "; gave up after " + std::to_string(attempt) +
+                        (attempt == 1 ? " attempt" : " attempts"));
+      return false;
+    }
+    Fail(f.error, message);  // kept if the next wait is refused
+  }
+}
+
+bool FetchRun::TakeTextPage(size_t page_no, size_t* entries) {
+  char* content_type = nullptr;
+  curl_easy_getinfo(curl_.get(), CURLINFO_CONTENT_TYPE, &content_type);
+  Status shape = CheckListShape(transfer_.body, content_type ? content_type : "");
+  if (!shape.ok()) {
+    Fail(FetchError::kBadBody, shape.message() + " (page " + std::to_string(page_no) + ")");
+    return false;
+  }
+  *entries = CountEntryLines(transfer_.body);
+  ParseBody(transfer_.body, &r_->prefixes, &r_->stats);
+  return true;
+}
+
+bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor) {
+  const std::string where = " (page " + std::to_string(page_no) + ")";
+  const nlohmann::json doc = nlohmann::json::parse(transfer_.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    Status shape = CheckListShape(transfer_.body, "");
+    Fail(FetchError::kBadBody,
+         (shape.ok() ? std::string("the answer is not valid JSON") : shape.message()) + where);
+    return false;
+  }
+  const auto items = doc.find("items");
+  if (items == doc.end() || !items->is_array()) {
+    Fail(FetchError::kBadBody, "the JSON answer has no \"items\" list" + where);
+    return false;
+  }
+  *entries = items->size();
+  next_cursor->clear();
+  if (const auto nc = doc.find("next_cursor"); nc != doc.end() && nc->is_string()) {
+    *next_cursor = nc->get<std::string>();
+  }
+  const int64_t now = clock_->NowUnix();
+  for (const auto& item : *items) {
+    if (!item.is_object()) {
+      ++r_->stats.lines;
+      AddRejected(&r_->stats, item.dump(), "not a JSON object");
+      continue;
+    }
+    // The server filters these (skip_expired, include_revoked); checking again costs nothing
+    // and keeps a lagging mirror from resurrecting an entry.
+    if (const auto rv = item.find("revoked");
+        rv != item.end() && rv->is_boolean() && rv->get<bool>()) {
+      continue;
+    }
+    int64_t valid_until = 0;
+    if (const auto vu = item.find("valid_until"); vu != item.end() && vu->is_string()) {
+      const auto t = ParseRfc3339(vu->get<std::string>());
+      if (t) {
+        if (*t <= now) continue;
+        valid_until = *t;
+      }
+    }
+    std::string id;
+    if (const auto it = item.find("id"); it != item.end() && it->is_string())
+      id = it->get<std::string>();
+    std::string pattern;
+    if (const auto p = item.find("pattern"); p != item.end() && p->is_string())
+      pattern = p->get<std::string>();
+    const auto values = ParseStixPattern(pattern);
+    if (!values) {
+      ++r_->stats.lines;
+      AddRejected(&r_->stats, pattern.empty() ? id : pattern,
+                  "no value in the indicator's pattern");
+      continue;
+    }
+    for (const PatternValue& v : *values) {
+      ++r_->stats.lines;
+      if (v.type != "ipv4-addr" && v.type != "ipv6-addr") {
+        AddRejected(&r_->stats, v.value, "not an IP indicator (" + v.type + ")");
+        continue;
+      }
+      const ParsedLine line = ParseLine(v.value);
+      if (line.kind != LineKind::kAccepted) {
+        AddRejected(&r_->stats, v.value,
+                    line.kind == LineKind::kRejected ? std::string(line.reason) : "empty value");
+        continue;
+      }
+      ++r_->stats.accepted;
+      r_->stats.host_bits_cleared += line.host_bits_cleared ? 1 : 0;
+      r_->stats.mapped_v4 += line.mapped_v4 ? 1 : 0;
+      r_->prefixes.push_back(line.prefix);
+      r_->valid_until.push_back(valid_until);
+      r_->ids.push_back(id);
+    }
+  }
+  return true;
+}
+
+void FetchRun::Run() {
+  Status valid = o_.Validate();
+  if (!valid.ok()) {
+    Fail(FetchError::kConfig, valid.message());
+    return;
+  }
+  Status key = ReadSecretFile(o_.api_key_file, &key_);
+  if (!key.ok()) {
+    Fail(FetchError::kSecret, key.message());
+    return;
+  }
+  if (!Setup()) return;
+  backoff_->StartFetch();
+  std::set<std::string> seen_cursors;
+  std::string cursor;
+  for (size_t page_no = 1;; ++page_no) {
+    if (page_no > o_.max_pages) {
+      Fail(FetchError::kBadBody, "more than max_pages (" + std::to_string(o_.max_pages) +
+                                     ") pages; raise max_pages if the collection is that large");
+      return;
+    }
+    if (!FetchPage(PageUrl(cursor), page_no)) return;
+    r_->pages = page_no;
+    r_->bytes += transfer_.body.size();
+    size_t entries = 0;
+    std::string next;
+    if (o_.format == SekoiaFormat::kText) {
+      if (!TakeTextPage(page_no, &entries)) return;
+      next = transfer_.cursor;
+    } else if (!TakeJsonPage(page_no, &entries, &next)) {
+      return;
+    }
+    if (entries < static_cast<size_t>(limit_)) break;  // a short or empty page is the last
+    if (next.empty()) {
+      Fail(FetchError::kBadBody,
+           "page " + std::to_string(page_no) +
+               " is full but carries no cursor to the next one: the rest cannot be fetched");
+      return;
+    }
+    // A cursor seen before would loop forever: the server has nothing new to give.
+    if (!seen_cursors.insert(next).second) break;
+    cursor = std::move(next);
+  }
+  Status ratio = CheckRejectedRatio(r_->stats, o_.max_rejected_ratio);
+  if (!ratio.ok()) Fail(FetchError::kBadBody, ratio.message());
+}
+
+}  // namespace
+
+std::string DefaultUserAgent() { return std::string("iocwall/") + IOCWALL_VERSION; }
+
+Status SekoiaOptions::Validate() const {
+  if (collection_id.empty()) return Status::Error("collection_id is not set");
+  for (char c : collection_id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return Status::Error(
+          "collection_id holds a character other than letters, digits, '-', "
+          "'_' or '.': copy the Feed ID from the IOC Collections page");
+    }
+  }
+  const bool https = url.rfind("https://", 0) == 0;
+  const bool http = url.rfind("http://", 0) == 0;
+  if (!https && !http) return Status::Error("url must start with https:// (got \"" + url + "\")");
+  if (http && !allow_http) {
+    return Status::Error(
+        "url uses plain http, which would send the API key in clear; use "
+        "https, or set allow_http for a local mirror");
+  }
+  const std::string_view rest = std::string_view(url).substr(https ? 8 : 7);
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.empty()) return Status::Error("url has no host");
+  if (authority.find('@') != std::string_view::npos) {
+    return Status::Error("url must not hold credentials; put the key in api_key_file");
+  }
+  if (url.find_first_of("?#") != std::string::npos) {
+    return Status::Error(
+        "url must be the API base (e.g. https://app.sekoia.io/api), without a "
+        "query");
+  }
+  if (api_key_file.empty()) return Status::Error("api_key_file is not set");
+  if (page_limit < 0) return Status::Error("page_limit must be positive");
+  if (max_pages == 0) return Status::Error("max_pages must be at least 1");
+  if (max_body_bytes == 0) return Status::Error("max_body_bytes must be positive");
+  if (backoff.max_attempts < 1) return Status::Error("the number of attempts must be at least 1");
+  return Status::Ok();
+}
+
+SekoiaSource::SekoiaSource(SekoiaOptions options, Clock* clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      backoff_(clock, options_.backoff, std::random_device{}()) {}
+
+SekoiaSource::~SekoiaSource() = default;
+
+std::string SekoiaSource::Name() const { return "collection " + options_.collection_id; }
+
+FetchResult SekoiaSource::Fetch() {
+  const auto start = std::chrono::steady_clock::now();
+  FetchResult r;
+  r.source = Name();
+  {
+    FetchRun run(options_, clock_, &backoff_, &r);
+    run.Run();
+    if (!r.status.ok()) {
+      // The message may quote libcurl or the server; neither may echo the key back.
+      r.status = Status::Error(Name() + ": " + Redact(r.status.message(), run.key()));
+    }
+  }
+  if (!r.status.ok()) {
+    // Never a half list: nothing of a failed fetch is usable.
+    r.prefixes.clear();
+    r.valid_until.clear();
+    r.ids.clear();
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace iocwall

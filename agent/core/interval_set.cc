@@ -6,17 +6,37 @@
 namespace iocwall {
 namespace {
 
-// Working items of Normalise. IPv4 gets its own 16-byte form: a million-entry feed is
-// mostly IPv4, and sorting 16 MB instead of 48 MB is both faster and lighter on RSS.
+// Working items of Normalise, as small as they can be: a million-entry feed means a million
+// items, sorted, and their size is most of Normalise's time and of its peak memory. A prefix
+// is its first address, its host-bit count and its source's bit index (provenance goes back
+// to a mask when ranges are emitted).
+//
+// IPv4: one 64-bit key, first << 32 | host_bits << 6 | source_bit, which sorts by first
+// address with a plain integer compare. 8 bytes where a Prefix is 48.
 struct V4Item {
-  uint32_t first;
-  uint32_t last;
-  SourceMask mask;
+  uint64_t key;
+  V4Item(u128 first, int host_bits, int source_bit)
+      : key(static_cast<uint64_t>(first) << 32 | uint64_t(host_bits) << 6 | uint64_t(source_bit)) {}
+  u128 first() const { return key >> 32; }
+  u128 last() const { return (key >> 32) + ((uint64_t{1} << ((key >> 6) & 63)) - 1); }
+  SourceMask mask() const { return SourceMask{1} << (key & 63); }
+  bool operator<(const V4Item& o) const { return key < o.key; }
 };
+// IPv6: the address as two words (8-byte alignment rather than a u128's 16): 24 bytes.
 struct V6Item {
-  u128 first;
-  u128 last;
-  SourceMask mask;
+  uint64_t hi;
+  uint64_t lo;
+  uint8_t host_bits;
+  uint8_t source_bit;
+  V6Item(u128 first, int host, int source)
+      : hi(static_cast<uint64_t>(first >> 64)),
+        lo(static_cast<uint64_t>(first)),
+        host_bits(static_cast<uint8_t>(host)),
+        source_bit(static_cast<uint8_t>(source)) {}
+  u128 first() const { return u128{hi} << 64 | lo; }
+  u128 last() const { return first() | (host_bits == 128 ? ~u128{0} : (u128{1} << host_bits) - 1); }
+  SourceMask mask() const { return SourceMask{1} << source_bit; }
+  bool operator<(const V6Item& o) const { return hi != o.hi ? hi < o.hi : lo < o.lo; }
 };
 
 // Receives ranges in ascending order and writes them to *out minus every address of `allow`
@@ -60,40 +80,34 @@ void MergeInto(std::vector<Item>* items, const std::vector<Range>& allow, Family
   out->ranges.clear();
   out->sources.clear();
   if (items->empty()) return;
-  std::sort(items->begin(), items->end(),
-            [](const Item& a, const Item& b) { return a.first < b.first; });
-  // Touching or overlapping: b.first - 1 cannot underflow because b.first > last >= 0.
-  auto joins = [](const Item& cur, const Item& next) {
-    return next.first <= cur.last || next.first - 1 == cur.last;
-  };
+  std::sort(items->begin(), items->end());
+  // Touching or overlapping: first - 1 cannot underflow because first > last >= 0.
+  auto joins = [](u128 last, u128 first) { return first <= last || first - 1 == last; };
   // Two passes so that the output is allocated once: each allow range adds at most one piece.
   size_t count = 1;
-  decltype(Item::last) last = (*items)[0].last;
-  for (size_t i = 1; i < items->size(); ++i) {
-    const Item& it = (*items)[i];
-    if (joins(Item{it.first, last, 0}, it)) {
-      last = std::max(last, it.last);
-    } else {
-      ++count;
-      last = it.last;
-    }
+  u128 last = items->front().last();
+  for (const Item& it : *items) {
+    if (!joins(last, it.first())) ++count;
+    last = joins(last, it.first()) ? std::max(last, it.last()) : it.last();
   }
   out->ranges.reserve(count + allow.size());
   if (keep_sources) out->sources.reserve(count + allow.size());
   SubtractingSink sink(allow, out, keep_sources);
-  Item cur = (*items)[0];
-  auto emit = [&] { sink.Add(cur.first, cur.last, cur.mask); };
-  for (size_t i = 1; i < items->size(); ++i) {
-    const Item& it = (*items)[i];
-    if (joins(cur, it)) {
-      cur.last = std::max(cur.last, it.last);
-      cur.mask |= it.mask;
+  u128 first = items->front().first();
+  last = items->front().last();
+  SourceMask mask = 0;
+  for (const Item& it : *items) {
+    if (joins(last, it.first())) {
+      last = std::max(last, it.last());
     } else {
-      emit();
-      cur = it;
+      sink.Add(first, last, mask);
+      first = it.first();
+      last = it.last();
+      mask = 0;
     }
+    mask |= it.mask();
   }
-  emit();
+  sink.Add(first, last, mask);
 }
 
 class Collector {
@@ -105,7 +119,7 @@ class Collector {
     v6_.reserve(v6);
   }
 
-  void Add(const Prefix& p, SourceMask mask) {
+  void Add(const Prefix& p, int source_bit) {
     if (stats_) ++stats_->input;
     const uint8_t min = p.family == Family::kV4 ? policy_.min_prefix_v4 : policy_.min_prefix_v6;
     if (p.len < min) {
@@ -117,11 +131,11 @@ class Collector {
       }
       return;
     }
+    const int host_bits = AddressBits(p.family) - p.len;
     if (p.family == Family::kV4) {
-      v4_.push_back(
-          V4Item{static_cast<uint32_t>(p.First()), static_cast<uint32_t>(p.Last()), mask});
+      v4_.emplace_back(p.First(), host_bits, source_bit);
     } else {
-      v6_.push_back(V6Item{p.First(), p.Last(), mask});
+      v6_.emplace_back(p.First(), host_bits, source_bit);
     }
   }
 
@@ -140,6 +154,8 @@ class Collector {
   std::vector<V4Item> v4_;
   std::vector<V6Item> v6_;
 };
+
+int SourceBitIndex(uint32_t source) { return std::countr_zero(SourceBit(source)); }
 
 template <typename T>
 void CountFamilies(std::span<const T> prefixes, size_t* v4, size_t* v6) {
@@ -167,7 +183,7 @@ IntervalSet Normalise(std::span<const TaggedPrefix> input, const Policy& policy,
   size_t v4 = 0, v6 = 0;
   for (const TaggedPrefix& t : input) ++(t.prefix.family == Family::kV4 ? v4 : v6);
   c.Reserve(v4, v6);
-  for (const TaggedPrefix& t : input) c.Add(t.prefix, SourceBit(t.source));
+  for (const TaggedPrefix& t : input) c.Add(t.prefix, SourceBitIndex(t.source));
   return c.Finish(/*keep_sources=*/true);
 }
 
@@ -183,8 +199,8 @@ IntervalSet NormaliseAndSubtract(std::span<const SourcePrefixes> sources, const 
   for (const SourcePrefixes& s : sources) CountFamilies(s.prefixes, &v4, &v6);
   c.Reserve(v4, v6);
   for (const SourcePrefixes& s : sources) {
-    const SourceMask mask = SourceBit(s.source);
-    for (const Prefix& p : s.prefixes) c.Add(p, mask);
+    const int bit = SourceBitIndex(s.source);
+    for (const Prefix& p : s.prefixes) c.Add(p, bit);
   }
   return c.Finish(/*keep_sources=*/true, allow);
 }

@@ -266,11 +266,13 @@ std::string SampleText(std::string_view line) {
   std::string out;
   out.reserve(std::min(line.size(), kSampleBytes) + 3);
   for (size_t i = 0; i < line.size(); ++i) {
-    if (out.size() >= kSampleBytes) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    const size_t width = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
+    if (out.size() + width > kSampleBytes) {
       out.append("...");
       break;
     }
-    AppendEscaped(&out, static_cast<unsigned char>(line[i]));
+    AppendEscaped(&out, c);
   }
   return out;
 }

@@ -35,9 +35,11 @@ struct ApplyResult {
   size_t removed = 0;         // elements (ranges) removed
   size_t messages = 0;        // netlink messages in the batch (0: nothing was sent)
   size_t batch_bytes = 0;
-  int retries = 0;            // generation-id races retried
-  uint32_t generation = 0;    // ruleset generation after the commit
+  int retries = 0;          // generation-id races retried
+  uint32_t generation = 0;  // ruleset generation after the commit
   double seconds = 0;
+  bool kernel_read = false;  // the kernel was read (and the sets dumped): the generation had
+                             // moved since our last commit, or this was the first cycle
 };
 
 struct ChainCounter {
@@ -57,8 +59,10 @@ struct KernelStatus {
   bool table_present = false;
   bool sets_present = false;
   bool chains_present = false;  // every configured base chain with its rules
-  size_t v4_elements = 0;       // ranges in the kernel set
+  size_t v4_elements = 0;       // ranges in the kernel set (valid when elements_counted)
   size_t v6_elements = 0;
+  bool elements_counted = false;  // false: counting would need a dump (the ruleset changed
+                                  // since this process last committed, or it never did)
   std::vector<ChainCounter> counters;
   uint32_t generation = 0;
 };

@@ -1,0 +1,899 @@
+#include "netlink/nft_backend.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "agent/core/diff.h"
+#include "netlink/batch.h"
+#include "netlink/nftnl_ptr.h"
+
+namespace iocwall {
+
+using nl::Batch;
+using nl::ElementVerb;
+using nl::NftnlPtr;
+using nl::RawElement;
+
+namespace {
+
+// nft's datatype ids: with them `nft list` prints the keys as addresses.
+constexpr uint32_t kTypeIpv4Addr = 7;
+constexpr uint32_t kTypeIpv6Addr = 8;
+constexpr size_t kRequestBuffer = 16 * 1024;
+// Log rules are rate-limited so that a flood of blocked packets cannot flood the log.
+constexpr uint64_t kLogPerMinute = 10;
+constexpr uint32_t kLogBurst = 5;
+
+const char* HookName(Hook h) {
+  switch (h) {
+    case Hook::kInput:
+      return "input";
+    case Hook::kForward:
+      return "forward";
+    case Hook::kOutput:
+      return "output";
+  }
+  return "?";
+}
+
+uint32_t HookNum(Hook h) {
+  switch (h) {
+    case Hook::kInput:
+      return NF_INET_LOCAL_IN;
+    case Hook::kForward:
+      return NF_INET_FORWARD;
+    case Hook::kOutput:
+      return NF_INET_LOCAL_OUT;
+  }
+  return NF_INET_LOCAL_IN;
+}
+
+const char* FamilyName(Family f) { return f == Family::kV4 ? "v4" : "v6"; }
+
+struct RuleWant {
+  Family family = Family::kV4;
+  bool saddr = true;
+  bool log = false;  // the rate-limited log rule that precedes the drop rule
+  std::string counter;
+};
+
+struct ChainWant {
+  std::string name;
+  uint32_t hooknum = 0;
+  std::vector<RuleWant> rules;
+  std::vector<std::string> counters;
+};
+
+std::vector<ChainWant> WantedChains(const TableSpec& spec) {
+  std::vector<ChainWant> chains;
+  std::set<Hook> seen;
+  for (Hook h : spec.hooks) {
+    if (!seen.insert(h).second) continue;
+    ChainWant c;
+    c.name = HookName(h);
+    c.hooknum = HookNum(h);
+    // Input sees traffic from the address, output traffic to it, forward both ways.
+    std::vector<bool> dirs;
+    if (h != Hook::kOutput) dirs.push_back(true);
+    if (h != Hook::kInput) dirs.push_back(false);
+    for (Family f : {Family::kV4, Family::kV6}) {
+      for (bool saddr : dirs) {
+        std::string counter = c.name + "_" + FamilyName(f) + (saddr ? "_saddr" : "_daddr");
+        if (spec.log) c.rules.push_back({f, saddr, true, counter});
+        c.rules.push_back({f, saddr, false, counter});
+        c.counters.push_back(counter);
+      }
+    }
+    chains.push_back(std::move(c));
+  }
+  return chains;
+}
+
+void AddExpr(nftnl_rule* r, nftnl_expr* e) { nftnl_rule_add_expr(r, e); }
+
+nl::RulePtr BuildRule(const TableSpec& spec, const std::string& chain, const RuleWant& w) {
+  nl::RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, spec.table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+  const bool v4 = w.family == Family::kV4;
+
+  nftnl_expr* e = nftnl_expr_alloc("meta");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+  AddExpr(r.get(), e);
+
+  e = nftnl_expr_alloc("cmp");
+  uint8_t proto = v4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+  nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &proto, sizeof(proto));
+  AddExpr(r.get(), e);
+
+  e = nftnl_expr_alloc("payload");
+  // IPv4 saddr/daddr at 12/16, IPv6 at 8/24.
+  uint32_t offset = v4 ? (w.saddr ? 12 : 16) : (w.saddr ? 8 : 24);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, v4 ? 4 : 16);
+  AddExpr(r.get(), e);
+
+  e = nftnl_expr_alloc("lookup");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+  nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, (v4 ? spec.set_v4 : spec.set_v6).c_str());
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
+  AddExpr(r.get(), e);
+
+  if (w.log) {
+    e = nftnl_expr_alloc("limit");
+    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, kLogPerMinute);
+    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 60);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, kLogBurst);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+    AddExpr(r.get(), e);
+    e = nftnl_expr_alloc("log");
+    std::string prefix = "iocwall " + w.counter + ": ";
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix.c_str());
+    AddExpr(r.get(), e);
+    return r;
+  }
+
+  e = nftnl_expr_alloc("objref");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+  nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, w.counter.c_str());
+  AddExpr(r.get(), e);
+
+  if (spec.action == Action::kReject) {
+    e = nftnl_expr_alloc("reject");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+    nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+  } else {
+    e = nftnl_expr_alloc("immediate");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
+  }
+  AddExpr(r.get(), e);
+  return r;
+}
+
+// A rule's expressions as text, to compare what the kernel holds with what we want.
+std::string Fingerprint(const nftnl_rule* r) {
+  std::string out;
+  nl::ExprIterPtr it(nftnl_expr_iter_create(r));
+  if (!it) return out;
+  char buf[1024];
+  for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e; e = nftnl_expr_iter_next(it.get())) {
+    nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
+    out += nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+    out += ":";
+    out += buf;
+    out += ";";
+  }
+  return out;
+}
+
+// The fingerprint we want: built rules set every attribute the kernel reports back (lookup
+// flags included), so that the same printer gives the same text on both sides. (A round trip
+// through libnftnl's parser is not usable: it reads the objref name past its unterminated end.)
+std::string WantedFingerprint(const nftnl_rule* r) { return Fingerprint(r); }
+
+nl::SetPtr BuildSet(const TableSpec& spec, Family f) {
+  nl::SetPtr s(nftnl_set_alloc());
+  const bool v4 = f == Family::kV4;
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, spec.table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, (v4 ? spec.set_v4 : spec.set_v6).c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, v4 ? kTypeIpv4Addr : kTypeIpv6Addr);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, v4 ? 4 : 16);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, v4 ? 1 : 2);
+  if (spec.element_counters) nftnl_set_add_expr(s.get(), nftnl_expr_alloc("counter"));
+  return s;
+}
+
+nl::ChainPtr BuildChain(const TableSpec& spec, const ChainWant& c) {
+  nl::ChainPtr ch(nftnl_chain_alloc());
+  nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_TABLE, spec.table.c_str());
+  nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_NAME, c.name.c_str());
+  nftnl_chain_set_u32(ch.get(), NFTNL_CHAIN_HOOKNUM, c.hooknum);
+  nftnl_chain_set_s32(ch.get(), NFTNL_CHAIN_PRIO, spec.priority);
+  nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_u32(ch.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  return ch;
+}
+
+// Pairs the elements of an interval set (as dumped, in any order) into ranges. Anything that
+// does not pair up (an end without a start, a start followed by another start) is returned in
+// `malformed`, to be deleted element by element.
+void PairElements(std::vector<RawElement>* elems, Family family, std::vector<Range>* ranges,
+                  std::vector<RawElement>* malformed) {
+  // At equal keys an end sorts first: it closes the previous, adjacent interval.
+  std::sort(elems->begin(), elems->end(), [](const RawElement& a, const RawElement& b) {
+    if (a.key != b.key) return a.key < b.key;
+    return a.interval_end && !b.interval_end;
+  });
+  const auto& e = *elems;
+  for (size_t i = 0; i < e.size();) {
+    if (e[i].interval_end) {
+      malformed->push_back(e[i++]);
+    } else if (i + 1 < e.size() && e[i + 1].interval_end && e[i + 1].key > e[i].key) {
+      ranges->push_back({e[i].key, e[i + 1].key - 1});
+      i += 2;
+    } else if (i + 1 == e.size()) {
+      ranges->push_back({e[i].key, MaxAddress(family)});  // open to the top of the space
+      ++i;
+    } else {
+      malformed->push_back(e[i++]);
+    }
+  }
+}
+
+Status ValidateDesired(const FamilyRanges& fr, Family f) {
+  for (size_t i = 0; i < fr.ranges.size(); ++i) {
+    const Range& r = fr.ranges[i];
+    if (r.first > r.last || r.last > MaxAddress(f)) {
+      return Status::Error("desired set is invalid: range " + std::to_string(i) + " is empty or " +
+                           "outside the address family");
+    }
+    if (i > 0 && fr.ranges[i - 1].last >= r.first) {
+      return Status::Error("desired set is not normalised: " + FormatRange(f, fr.ranges[i - 1]) +
+                           " overlaps or precedes " + FormatRange(f, r));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string Plural(size_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+struct SetView {
+  bool present = false;
+  bool usable = false;  // right key type, length, flags and per-element counters
+  std::string mismatch;
+  std::vector<Range> dumped;
+  std::vector<RawElement> malformed;
+  const std::vector<Range>* ranges = &dumped;  // the dump, or the copy of our last commit
+};
+
+struct ChainView {
+  bool base = false;
+  uint32_t hooknum = 0;
+  int32_t prio = 0;
+  std::string type;
+  uint32_t policy = NF_ACCEPT;
+  std::vector<std::string> rules;  // fingerprints, in order
+};
+
+struct CounterView {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct NftBackend::KernelView {
+  bool table = false;
+  uint32_t table_flags = 0;
+  SetView sets[2];  // v4, v6
+  std::map<std::string, CounterView> counters;
+  std::map<std::string, ChainView> chains;
+  SetView& set(Family f) { return sets[f == Family::kV4 ? 0 : 1]; }
+};
+
+namespace {
+
+enum class ChainState { kOk, kMissing, kRecreate, kPolicy, kRules };
+
+ChainState Assess(const TableSpec& spec, const ChainWant& want,
+                  const std::vector<std::string>& want_rules, const NftBackend::KernelView& view,
+                  std::string* why) {
+  auto it = view.chains.find(want.name);
+  if (it == view.chains.end()) {
+    *why = "chain " + want.name + " was missing";
+    return ChainState::kMissing;
+  }
+  const ChainView& c = it->second;
+  if (!c.base || c.hooknum != want.hooknum || c.prio != spec.priority || c.type != "filter") {
+    *why = "chain " + want.name + " had the wrong hook, priority or type";
+    return ChainState::kRecreate;
+  }
+  if (c.rules != want_rules) {
+    *why = "chain " + want.name + " had " + Plural(c.rules.size(), "rule") +
+           " that differ from the " + std::to_string(want_rules.size()) + " wanted";
+    return ChainState::kRules;
+  }
+  if (c.policy != NF_ACCEPT) {
+    *why = "chain " + want.name + " had a policy other than accept";
+    return ChainState::kPolicy;
+  }
+  return ChainState::kOk;
+}
+
+}  // namespace
+
+NftBackend::NftBackend(TableSpec spec, NftBackendOptions options)
+    : spec_(std::move(spec)), options_(options) {}
+
+NftBackend::~NftBackend() = default;
+
+std::unique_ptr<SetBackend> MakeNftBackend(const TableSpec& spec) {
+  return std::make_unique<NftBackend>(spec);
+}
+
+Status NftBackend::EnsureSocket() {
+  if (socket_) return Status::Ok();
+  Result<nl::Socket> s = nl::Socket::Open();
+  if (!s.ok()) return s.status();
+  socket_.emplace(std::move(*s));
+  return Status::Ok();
+}
+
+Result<uint32_t> NftBackend::Generation() {
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  std::vector<char> buf(kRequestBuffer);
+  nlmsghdr* nlh =
+      nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETGEN, AF_UNSPEC, 0, socket_->NextSeq());
+  uint32_t gen = 0;
+  bool got = false;
+  st = socket_->Request(nlh, [&](const nlmsghdr* reply) {
+    nl::GenPtr g(nftnl_gen_alloc());
+    if (nftnl_gen_nlmsg_parse(reply, g.get()) < 0) {
+      return Status::Error("netlink: unparseable generation reply");
+    }
+    gen = nftnl_gen_get_u32(g.get(), NFTNL_GEN_ID);
+    got = true;
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.Wrap("reading the ruleset generation");
+  if (!got) return Status::Error("reading the ruleset generation: no reply");
+  return gen;
+}
+
+Status NftBackend::Query(uint16_t type, uint16_t flags,
+                         const std::function<void(nlmsghdr*)>& filter,
+                         const std::function<Status(const nlmsghdr*)>& each,
+                         const std::string& what, int* kernel_errno) {
+  std::vector<char> buf(kRequestBuffer);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, NFPROTO_INET, flags, socket_->NextSeq());
+  if (filter) filter(nlh);
+  Status st = socket_->Request(nlh, each, kernel_errno);
+  return st.Wrap(what);
+}
+
+Status NftBackend::DumpElements(Family family,
+                                const std::function<void(const nl::DecodedElement&)>& each) {
+  const std::string& set = family == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+  return Query(
+      NFT_MSG_GETSETELEM, NLM_F_DUMP,
+      [&](nlmsghdr* nlh) {
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, spec_.table.c_str());
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
+      },
+      [&](const nlmsghdr* reply) {
+        nl::ForEachElement(reply, family, each);
+        return Status::Ok();
+      },
+      "dumping set " + set);
+}
+
+void NftBackend::ReadSet(const nftnl_set* s, KernelView* view) const {
+  std::string name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+  for (Family f : {Family::kV4, Family::kV6}) {
+    if (name != (f == Family::kV4 ? spec_.set_v4 : spec_.set_v6)) continue;
+    SetView& sv = view->set(f);
+    sv.present = true;
+    const uint32_t type = f == Family::kV4 ? kTypeIpv4Addr : kTypeIpv6Addr;
+    const uint32_t len = f == Family::kV4 ? 4 : 16;
+    int counters = 0;
+    nftnl_set_expr_foreach(
+        s,
+        [](nftnl_expr* e, void* data) {
+          if (std::string(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) == "counter") {
+            ++*static_cast<int*>(data);
+          }
+          return 0;
+        },
+        &counters);
+    if (nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) != type ||
+        nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) != len) {
+      sv.mismatch = "has the wrong key type";
+    } else if (nftnl_set_get_u32(s, NFTNL_SET_FLAGS) != NFT_SET_INTERVAL) {
+      sv.mismatch = "has flags other than interval";
+    } else if ((counters > 0) != spec_.element_counters) {
+      sv.mismatch =
+          spec_.element_counters ? "lacks per-element counters" : "has per-element counters";
+    } else {
+      sv.usable = true;
+    }
+  }
+}
+
+Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
+  const std::string& table = spec_.table;
+  const std::string where = " of table inet " + table;
+  // Each reply is parsed with libnftnl into a fresh object; replies of other tables (chain
+  // dumps are filtered by family only) are skipped.
+  auto parsed = [&](auto alloc, auto parse, auto table_of, auto use) {
+    return [&, alloc, parse, table_of, use](const nlmsghdr* reply) {
+      NftnlPtr<std::remove_pointer_t<decltype(alloc())>> o(alloc());
+      if (parse(reply, o.get()) >= 0 && table == table_of(o.get())) use(o.get());
+      return Status::Ok();
+    };
+  };
+
+  // The table: a get, answered with ENOENT when it is absent.
+  int err = 0;
+  Status st = Query(
+      NFT_MSG_GETTABLE, 0,
+      [&](nlmsghdr* nlh) {
+        nl::TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+      },
+      parsed(
+          nftnl_table_alloc, nftnl_table_nlmsg_parse,
+          [](nftnl_table* t) { return std::string(nftnl_table_get_str(t, NFTNL_TABLE_NAME)); },
+          [&](nftnl_table* t) {
+            view->table = true;
+            view->table_flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+          }),
+      "reading table inet " + table, &err);
+  if (err == ENOENT) return Status::Ok();
+  if (!st.ok()) return st;
+
+  st = Query(
+      NFT_MSG_GETSET, NLM_F_DUMP,
+      [&](nlmsghdr* nlh) {
+        nl::SetPtr filter(nftnl_set_alloc());
+        nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, table.c_str());
+        nftnl_set_nlmsg_build_payload(nlh, filter.get());
+      },
+      parsed(
+          nftnl_set_alloc, nftnl_set_nlmsg_parse,
+          [](nftnl_set* s) { return std::string(nftnl_set_get_str(s, NFTNL_SET_TABLE)); },
+          [&](nftnl_set* s) { ReadSet(s, view); }),
+      "reading the sets" + where);
+  if (!st.ok()) return st;
+
+  st = Query(
+      NFT_MSG_GETOBJ, NLM_F_DUMP,
+      [&](nlmsghdr* nlh) {
+        nl::ObjPtr filter(nftnl_obj_alloc());
+        nftnl_obj_set_str(filter.get(), NFTNL_OBJ_TABLE, table.c_str());
+        nftnl_obj_set_u32(filter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+        nftnl_obj_nlmsg_build_payload(nlh, filter.get());
+      },
+      parsed(
+          nftnl_obj_alloc, nftnl_obj_nlmsg_parse,
+          [](nftnl_obj* o) { return std::string(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)); },
+          [&](nftnl_obj* o) {
+            if (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
+            view->counters[nftnl_obj_get_str(o, NFTNL_OBJ_NAME)] = {
+                nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS),
+                nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES)};
+          }),
+      "reading the counters" + where);
+  if (!st.ok()) return st;
+
+  st = Query(
+      NFT_MSG_GETCHAIN, NLM_F_DUMP, nullptr,
+      parsed(
+          nftnl_chain_alloc, nftnl_chain_nlmsg_parse,
+          [](nftnl_chain* c) { return std::string(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)); },
+          [&](nftnl_chain* c) {
+            ChainView& cv = view->chains[nftnl_chain_get_str(c, NFTNL_CHAIN_NAME)];
+            cv.base = nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM);
+            if (!cv.base) return;
+            cv.hooknum = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+            cv.prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
+            const char* type = nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE);
+            cv.type = type ? type : "";
+            cv.policy = nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY);
+          }),
+      "reading the chains" + where);
+  if (!st.ok()) return st;
+
+  st = Query(
+      NFT_MSG_GETRULE, NLM_F_DUMP,
+      [&](nlmsghdr* nlh) {
+        nl::RulePtr filter(nftnl_rule_alloc());
+        nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, table.c_str());
+        nftnl_rule_nlmsg_build_payload(nlh, filter.get());
+      },
+      parsed(
+          nftnl_rule_alloc, nftnl_rule_nlmsg_parse,
+          [](nftnl_rule* r) { return std::string(nftnl_rule_get_str(r, NFTNL_RULE_TABLE)); },
+          [&](nftnl_rule* r) {
+            view->chains[nftnl_rule_get_str(r, NFTNL_RULE_CHAIN)].rules.push_back(Fingerprint(r));
+          }),
+      "reading the rules" + where);
+  if (!st.ok()) return st;
+
+  if (!dump_elements) return Status::Ok();
+  for (Family f : {Family::kV4, Family::kV6}) {
+    SetView& sv = view->set(f);
+    if (!sv.usable) continue;
+    std::vector<RawElement> elems;
+    st = DumpElements(f, [&](const nl::DecodedElement& d) { elems.push_back(d.element); });
+    if (!st.ok()) return st;
+    PairElements(&elems, f, &sv.dumped, &sv.malformed);
+  }
+  return Status::Ok();
+}
+
+Status NftBackend::Reconcile(const IntervalSet& desired, ApplyResult* result) {
+  const auto start = std::chrono::steady_clock::now();
+  *result = {};
+  for (Family f : {Family::kV4, Family::kV6}) {
+    Status st = ValidateDesired(desired.of(f), f);
+    if (!st.ok()) return st;
+  }
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  for (int attempt = 1;; ++attempt) {
+    int retries = result->retries;
+    *result = {};
+    result->retries = retries;
+    int kernel_errno = 0;
+    st = ReconcileOnce(desired, result, &kernel_errno);
+    if (st.ok() || attempt >= options_.max_attempts ||
+        (kernel_errno != ERESTART && kernel_errno != EINTR)) {
+      break;
+    }
+    // Someone changed the ruleset between our read and our commit: read again.
+    applied_.reset();
+    ++result->retries;
+  }
+  result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!st.ok()) {
+    // The kernel rolled the batch back, but it may have been changed by someone else: the next
+    // cycle reads it again rather than trusting our copy.
+    applied_.reset();
+    return st.Wrap("reconciling table inet " + spec_.table);
+  }
+  return st;
+}
+
+Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result,
+                                 int* kernel_errno) {
+  Result<uint32_t> gen = Generation();
+  if (!gen.ok()) return gen.status();
+  const bool trusted = applied_ && applied_->generation == *gen;
+  bool changed = false;
+  {
+    KernelView view;
+    if (trusted) {
+      // Nobody committed anything since our last commit: the kernel holds our copy.
+      view.table = true;
+      for (Family f : {Family::kV4, Family::kV6}) {
+        view.set(f).present = view.set(f).usable = true;
+        view.set(f).ranges = f == Family::kV4 ? &applied_->v4 : &applied_->v6;
+      }
+    } else {
+      result->kernel_read = true;
+      Status st = ReadKernel(&view, /*dump_elements=*/true);
+      if (!st.ok()) {
+        if (st.message().find("ruleset changed during a dump") != std::string::npos) {
+          *kernel_errno = EINTR;
+        }
+        return st;
+      }
+    }
+
+    std::vector<std::string> reasons;
+    const std::vector<ChainWant> chains = WantedChains(spec_);
+    Batch first(&*socket_, *gen);
+    std::optional<Batch> second;
+    if (options_.split_transaction_for_test) second.emplace(&*socket_, 0);
+    Batch& adds = second ? *second : first;
+    const uint16_t inet = NFPROTO_INET;
+    const std::string& table = spec_.table;
+
+    if (!view.table) {
+      result->bootstrapped = true;
+      if (applied_) reasons.push_back("table inet " + table + " was deleted");
+      first.AddMessage(NFT_MSG_NEWTABLE, inet, NLM_F_CREATE, "create table inet " + table,
+                       [&](nlmsghdr* nlh) {
+                         nl::TablePtr t(nftnl_table_alloc());
+                         nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+                         nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
+                         nftnl_table_nlmsg_build_payload(nlh, t.get());
+                       });
+    } else if (view.table_flags & NFT_TABLE_F_DORMANT) {
+      reasons.push_back("table inet " + table + " was dormant");
+      first.AddMessage(NFT_MSG_NEWTABLE, inet, 0, "wake table inet " + table, [&](nlmsghdr* nlh) {
+        nl::TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+      });
+    }
+
+    bool recreate_any = false;
+    for (Family f : {Family::kV4, Family::kV6}) {
+      const SetView& sv = view.set(f);
+      const std::string& name = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+      if (sv.present && !sv.usable) {
+        recreate_any = true;
+        reasons.push_back("set " + name + " " + sv.mismatch);
+      } else if (!sv.present && view.table) {
+        reasons.push_back("set " + name + " was missing");
+      }
+    }
+
+    // Chains: what to fix. Rules referencing a set that must be recreated go with it.
+    std::vector<ChainState> states;
+    std::vector<std::vector<std::string>> want_rules(chains.size());
+    std::set<std::string> wanted_names;
+    for (size_t i = 0; i < chains.size(); ++i) {
+      wanted_names.insert(chains[i].name);
+      for (const RuleWant& w : chains[i].rules) {
+        want_rules[i].push_back(WantedFingerprint(BuildRule(spec_, chains[i].name, w).get()));
+      }
+      ChainState s = ChainState::kOk;
+      if (!trusted) {
+        std::string why;
+        s = Assess(spec_, chains[i], want_rules[i], view, &why);
+        if (s != ChainState::kOk && view.table) reasons.push_back(why);
+        if (recreate_any && (s == ChainState::kOk || s == ChainState::kPolicy)) {
+          s = ChainState::kRules;
+        }
+      }
+      if (s == ChainState::kMissing || s == ChainState::kRecreate) result->bootstrapped = true;
+      states.push_back(s);
+    }
+    for (size_t i = 0; i < chains.size(); ++i) {
+      if (states[i] != ChainState::kRules && states[i] != ChainState::kRecreate) continue;
+      const std::string& name = chains[i].name;
+      first.AddMessage(NFT_MSG_DELRULE, inet, 0, "flush chain " + name, [&](nlmsghdr* nlh) {
+        nl::RulePtr r(nftnl_rule_alloc());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
+        nftnl_rule_nlmsg_build_payload(nlh, r.get());
+      });
+    }
+    std::vector<std::string> doomed;
+    for (size_t i = 0; i < chains.size(); ++i) {
+      if (states[i] == ChainState::kRecreate) doomed.push_back(chains[i].name);
+    }
+    for (const auto& [name, cv] : view.chains) {
+      if (!wanted_names.count(name)) {
+        reasons.push_back("chain " + name + " is not configured");
+        doomed.push_back(name);
+      }
+    }
+    for (const std::string& name : doomed) {
+      first.AddMessage(NFT_MSG_DELCHAIN, inet, 0, "delete chain " + name, [&](nlmsghdr* nlh) {
+        nl::ChainPtr c(nftnl_chain_alloc());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
+        nftnl_chain_nlmsg_build_payload(nlh, c.get());
+      });
+    }
+
+    // Sets and their elements: removals in the first batch, additions after them.
+    for (Family f : {Family::kV4, Family::kV6}) {
+      SetView& sv = view.set(f);
+      const std::string& name = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+      const std::vector<Range>& want = desired.of(f).ranges;
+      if (sv.present && !sv.usable) {
+        first.AddMessage(NFT_MSG_DELSET, inet, 0, "delete set " + name, [&](nlmsghdr* nlh) {
+          nl::SetPtr s(nftnl_set_alloc());
+          nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+          nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
+          nftnl_set_nlmsg_build_payload(nlh, s.get());
+        });
+      }
+      if (!sv.usable) {
+        result->bootstrapped = true;
+        first.AddMessage(
+            NFT_MSG_NEWSET, inet, NLM_F_CREATE, "create set " + name + " in table inet " + table,
+            [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, BuildSet(spec_, f).get()); });
+        adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, want);
+        result->added += want.size();
+        continue;
+      }
+      if (!sv.malformed.empty()) {
+        reasons.push_back("set " + name + " held " +
+                          Plural(sv.malformed.size(), "malformed element"));
+        first.AddRawElements(ElementVerb::kDelete, inet, table, name, f, sv.malformed);
+        result->removed += sv.malformed.size();
+      }
+      if (!trusted && applied_) {
+        const std::vector<Range>& mine = f == Family::kV4 ? applied_->v4 : applied_->v6;
+        RangeDiff drift = DiffRanges(mine, *sv.ranges);
+        if (!drift.empty()) {
+          reasons.push_back("set " + name + " drifted: " + Plural(drift.remove.size(), "range") +
+                            " missing, " + std::to_string(drift.add.size()) + " unexpected");
+        }
+      }
+      RangeDiff diff = DiffRanges(*sv.ranges, want);
+      first.AddRanges(ElementVerb::kDelete, inet, table, name, f, diff.remove);
+      adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, diff.add);
+      result->removed += diff.remove.size();
+      result->added += diff.add.size();
+    }
+
+    // Counters, chains, rules.
+    for (size_t i = 0; i < chains.size(); ++i) {
+      for (const std::string& counter : chains[i].counters) {
+        if (trusted || view.counters.count(counter)) continue;
+        first.AddMessage(NFT_MSG_NEWOBJ, inet, NLM_F_CREATE, "create counter " + counter,
+                         [&](nlmsghdr* nlh) {
+                           nl::ObjPtr o(nftnl_obj_alloc());
+                           nftnl_obj_set_str(o.get(), NFTNL_OBJ_TABLE, table.c_str());
+                           nftnl_obj_set_str(o.get(), NFTNL_OBJ_NAME, counter.c_str());
+                           nftnl_obj_set_u32(o.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+                           nftnl_obj_nlmsg_build_payload(nlh, o.get());
+                         });
+      }
+    }
+    for (size_t i = 0; i < chains.size(); ++i) {
+      const ChainState s = states[i];
+      if (s == ChainState::kOk || s == ChainState::kRules) {
+        if (s == ChainState::kOk) continue;
+      } else {
+        first.AddMessage(NFT_MSG_NEWCHAIN, inet, NLM_F_CREATE,
+                         (s == ChainState::kPolicy ? "set the policy of chain " : "create chain ") +
+                             chains[i].name,
+                         [&](nlmsghdr* nlh) {
+                           nftnl_chain_nlmsg_build_payload(nlh, BuildChain(spec_, chains[i]).get());
+                         });
+        if (s == ChainState::kPolicy) continue;
+      }
+      for (const RuleWant& w : chains[i].rules) {
+        first.AddMessage(
+            NFT_MSG_NEWRULE, inet, NLM_F_CREATE | NLM_F_APPEND,
+            "add rule to chain " + chains[i].name + " (" + w.counter + ")", [&](nlmsghdr* nlh) {
+              nftnl_rule_nlmsg_build_payload(nlh, BuildRule(spec_, chains[i].name, w).get());
+            });
+      }
+    }
+
+    result->messages = first.messages() + (second ? second->messages() : 0);
+    result->batch_bytes = first.bytes() + (second ? second->bytes() : 0);
+    if (!reasons.empty() && view.table) {
+      result->repaired = true;
+      for (const std::string& r : reasons) {
+        result->repair_reason += (result->repair_reason.empty() ? "" : "; ") + r;
+      }
+    }
+    if (result->messages == 0) {
+      result->generation = *gen;
+      if (!trusted) applied_ = Applied{*gen, desired.v4.ranges, desired.v6.ranges};
+      return Status::Ok();
+    }
+    uint32_t generation = *gen;
+    for (Batch* b : {&first, second ? &*second : nullptr}) {
+      if (!b || b->empty()) continue;
+      nl::CommitResult cr;
+      Status st = b->Commit(&cr);
+      *kernel_errno = cr.kernel_errno;
+      if (!st.ok()) return st;
+      // Each commit moves the generation by exactly one (zero is skipped).
+      while (++generation == 0) {
+      }
+    }
+    result->generation = generation;
+    changed = true;
+    // The batches and the diffs are freed here, before the copy below is made.
+    applied_.reset();
+    applied_ = Applied{generation, {}, {}};
+  }
+  if (changed) {
+    applied_->v4 = desired.v4.ranges;
+    applied_->v6 = desired.v6.ranges;
+  }
+  return Status::Ok();
+}
+
+Status NftBackend::ReadStatus(KernelStatus* status) {
+  *status = {};
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  Result<uint32_t> gen = Generation();
+  if (!gen.ok()) return gen.status();
+  status->generation = *gen;
+  KernelView view;
+  st = ReadKernel(&view, /*dump_elements=*/false);
+  if (!st.ok()) return st;
+  status->table_present = view.table;
+  status->sets_present = view.set(Family::kV4).usable && view.set(Family::kV6).usable;
+  const std::vector<ChainWant> chains = WantedChains(spec_);
+  status->chains_present = view.table;
+  for (const ChainWant& c : chains) {
+    std::vector<std::string> want;
+    for (const RuleWant& w : c.rules) {
+      want.push_back(WantedFingerprint(BuildRule(spec_, c.name, w).get()));
+    }
+    std::string why;
+    if (Assess(spec_, c, want, view, &why) != ChainState::kOk) status->chains_present = false;
+    for (const std::string& counter : c.counters) {
+      auto it = view.counters.find(counter);
+      if (it != view.counters.end()) {
+        status->counters.push_back({counter, it->second.packets, it->second.bytes});
+      }
+    }
+  }
+  if (applied_ && applied_->generation == *gen) {
+    status->v4_elements = applied_->v4.size();
+    status->v6_elements = applied_->v6.size();
+    status->elements_counted = true;
+  }
+  return Status::Ok();
+}
+
+Status NftBackend::ReadElements(IntervalSet* current) {
+  *current = {};
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  KernelView view;
+  st = ReadKernel(&view, /*dump_elements=*/true);
+  if (!st.ok()) return st;
+  current->v4.ranges = std::move(view.set(Family::kV4).dumped);
+  current->v6.ranges = std::move(view.set(Family::kV6).dumped);
+  return Status::Ok();
+}
+
+Status NftBackend::ReadTopHits(size_t n, std::vector<ElementHits>* hits) {
+  hits->clear();
+  if (!spec_.element_counters) {
+    return Status::Error("per-element counters are off (element_counters = false)");
+  }
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  for (Family f : {Family::kV4, Family::kV6}) {
+    std::vector<RawElement> elems;
+    std::map<u128, std::pair<uint64_t, uint64_t>> counts;  // by start key
+    st = DumpElements(f, [&](const nl::DecodedElement& d) {
+      elems.push_back(d.element);
+      if (!d.element.interval_end && d.packets > 0) counts[d.element.key] = {d.packets, d.bytes};
+    });
+    if (!st.ok()) return st;
+    std::vector<Range> ranges;
+    std::vector<RawElement> malformed;
+    PairElements(&elems, f, &ranges, &malformed);
+    for (const Range& r : ranges) {
+      auto it = counts.find(r.first);
+      if (it == counts.end()) continue;
+      hits->push_back({f == Family::kV4 ? 4 : 6, r, it->second.first, it->second.second});
+    }
+  }
+  std::sort(hits->begin(), hits->end(), [](const ElementHits& a, const ElementHits& b) {
+    return a.packets != b.packets ? a.packets > b.packets : a.bytes > b.bytes;
+  });
+  if (hits->size() > n) hits->resize(n);
+  return Status::Ok();
+}
+
+Status NftBackend::Flush() {
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  applied_.reset();
+  Batch batch(&*socket_, 0);
+  batch.AddMessage(NFT_MSG_DELTABLE, NFPROTO_INET, 0, "delete table inet " + spec_.table,
+                   [&](nlmsghdr* nlh) {
+                     nl::TablePtr t(nftnl_table_alloc());
+                     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, spec_.table.c_str());
+                     nftnl_table_nlmsg_build_payload(nlh, t.get());
+                   });
+  nl::CommitResult cr;
+  st = batch.Commit(&cr);
+  if (!st.ok() && cr.kernel_errno == ENOENT) return Status::Ok();  // already absent
+  return st;
+}
+
+}  // namespace iocwall

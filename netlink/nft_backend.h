@@ -1,0 +1,81 @@
+// NftBackend: the SetBackend that speaks nf_tables over netlink (libmnl + libnftnl; never the
+// nft binary). It owns `table inet <spec.table>` and nothing else: two interval sets, one base
+// chain per configured hook whose rules drop traffic from/to set members, and a named counter
+// per chain, direction and family.
+//
+// Reconcile keeps a copy of what it last committed and the ruleset generation id after that
+// commit. While the generation has not moved, the kernel is known to hold that copy and the
+// diff is computed without reading the kernel (element dumps are quadratic in the kernel).
+// When it has moved, the table's structure is re-read and the sets dumped, and any drift is
+// repaired in the same transaction as the update. Every batch carries the generation id it was
+// computed from; a concurrent change makes the kernel refuse it (ERESTART) and it is retried.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/interval_set.h"
+#include "netlink/batch.h"
+#include "netlink/set_backend.h"
+#include "netlink/socket.h"
+
+struct nftnl_set;
+struct nlmsghdr;
+
+namespace iocwall {
+
+struct NftBackendOptions {
+  // Test-only: commit removals and additions as two transactions, opening exactly the window
+  // that the single transaction closes. The packet test uses it to show that it would see a
+  // leak. Never set in production code.
+  bool split_transaction_for_test = false;
+  // Attempts when the generation id moves between read and commit.
+  int max_attempts = 5;
+};
+
+class NftBackend : public SetBackend {
+ public:
+  explicit NftBackend(TableSpec spec, NftBackendOptions options = {});
+  ~NftBackend() override;
+
+  Status Reconcile(const IntervalSet& desired, ApplyResult* result) override;
+  Status ReadStatus(KernelStatus* status) override;
+  Status ReadElements(IntervalSet* current) override;
+  Status ReadTopHits(size_t n, std::vector<ElementHits>* hits) override;
+  Status Flush() override;
+
+  // The current ruleset generation id (NFT_MSG_GETGEN).
+  Result<uint32_t> Generation();
+
+  struct KernelView;  // what the kernel holds of our table (nft_backend.cc)
+
+ private:
+  Status EnsureSocket();
+  // Sends a get or a dump (family inet) and hands each reply to `each`; `filter` adds the
+  // request's attributes.
+  Status Query(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& filter,
+               const std::function<Status(const nlmsghdr*)>& each, const std::string& what,
+               int* kernel_errno = nullptr);
+  Status DumpElements(Family family, const std::function<void(const nl::DecodedElement&)>& each);
+  Status ReadKernel(KernelView* view, bool dump_elements);
+  void ReadSet(const nftnl_set* s, KernelView* view) const;
+  Status ReconcileOnce(const IntervalSet& desired, ApplyResult* result, int* kernel_errno);
+
+  struct Applied {
+    uint32_t generation = 0;
+    std::vector<Range> v4;
+    std::vector<Range> v6;
+  };
+
+  TableSpec spec_;
+  NftBackendOptions options_;
+  std::optional<nl::Socket> socket_;
+  std::optional<Applied> applied_;  // what the kernel held after our last commit
+};
+
+std::unique_ptr<SetBackend> MakeNftBackend(const TableSpec& spec);
+
+}  // namespace iocwall

@@ -194,8 +194,8 @@ ParsedLine ParseToken(std::string_view token) {
     r.prefix.family = Family::kV6;
   } else {
     uint32_t v4 = 0;
-    if (addr_text.empty() || !IsDigit(addr_text[0]) || !ParseV4(addr_text, &v4, &r.reason)) {
-      // A token that does not even start like an address says better what it is.
+    if (!ParseV4(addr_text, &v4, &r.reason)) {
+      // Text that is not digits and dots is better described by what it looks like.
       bool digits_and_dots = !addr_text.empty();
       for (char c : addr_text) digits_and_dots = digits_and_dots && (IsDigit(c) || c == '.');
       if (!digits_and_dots) r.reason = ClassifyGarbage(token);
@@ -367,16 +367,30 @@ ParsedLine ParseLine(std::string_view line) {
   return ParseToken(token);
 }
 
-std::optional<Prefix> ParsePrefix(std::string_view text) {
+Result<Prefix> ParsePrefixWithReason(std::string_view text) {
   text = Trim(text);
-  if (text.empty() || std::memchr(text.data(), '\0', text.size()) != nullptr) return std::nullopt;
-  for (char c : text) {
-    if (c == ' ' || c == '\t' || c == '#') return std::nullopt;
+  if (text.empty()) return Status::Error("empty: expected an IP address or CIDR prefix");
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
+    return Status::Error(std::string(kReasonNul));
   }
-  ParsedLine r = ParseToken(text);
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '#') {
+      return Status::Error("expected one IP address or CIDR prefix, without spaces or comment");
+    }
+  }
+  const ParsedLine r = ParseToken(text);
+  if (r.kind != LineKind::kAccepted) return Status::Error(std::string(r.reason));
   // An operator's "10.0.0.1/8" is most likely a typo: refuse rather than guess.
-  if (r.kind != LineKind::kAccepted || r.host_bits_cleared) return std::nullopt;
+  if (r.host_bits_cleared) {
+    return Status::Error("host bits set: the network is " + r.prefix.ToString());
+  }
   return r.prefix;
+}
+
+std::optional<Prefix> ParsePrefix(std::string_view text) {
+  Result<Prefix> r = ParsePrefixWithReason(text);
+  if (!r.ok()) return std::nullopt;
+  return r.value();
 }
 
 void ParseStats::Merge(const ParseStats& other) {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/status.h"
+
 namespace iocwall {
 
 // 128-bit unsigned integer holds either family. For IPv4 the address is in the low 32 bits.
@@ -59,6 +61,9 @@ ParsedLine ParseLine(std::string_view line);
 // syntax as ParseLine, but no comment or trailing text, and host bits set ("10.0.0.1/8", most
 // likely a typo) are refused rather than cleared.
 std::optional<Prefix> ParsePrefix(std::string_view text);
+// The same, saying why a text was refused, for configuration errors an operator must fix:
+// "host bits set: the network is 10.0.0.0/8", "IPv4 octet above 255", ...
+Result<Prefix> ParsePrefixWithReason(std::string_view text);
 
 // A rejected line kept as an example for the operator.
 struct RejectedLine {

@@ -149,6 +149,8 @@ TEST(ParseLine, RejectsWithReasons) {
   EXPECT_EQ(Rejected("1.2.3.00"), "leading zero in IPv4 octet (ambiguous octal)");
   EXPECT_EQ(Rejected("1..2.3"), "malformed IPv4 address");
   EXPECT_EQ(Rejected("1.2.3."), "malformed IPv4 address");
+  EXPECT_EQ(Rejected(".0.0/21"), "malformed IPv4 address");  // found by fuzz_parse_line
+  EXPECT_EQ(Rejected("."), "malformed IPv4 address");
   EXPECT_EQ(Rejected("hello"), "not an IP address or CIDR");
   EXPECT_EQ(Rejected("-"), "not an IP address or CIDR");
   EXPECT_EQ(Rejected("/24"), "not an IP address or CIDR");
@@ -220,6 +222,17 @@ TEST(ParsePrefix, IsStrict) {
   EXPECT_EQ(ParsePrefix(""), std::nullopt);
   EXPECT_EQ(ParsePrefix("10.0.0.0 /8"), std::nullopt);
   EXPECT_EQ(ParsePrefix("example.com"), std::nullopt);
+}
+
+TEST(ParsePrefixWithReason, SaysWhy) {
+  EXPECT_EQ(ParsePrefixWithReason("10.0.0.1/8").message(),
+            "host bits set: the network is 10.0.0.0/8");
+  EXPECT_EQ(ParsePrefixWithReason("1.2.3.256").message(), "IPv4 octet above 255");
+  EXPECT_EQ(ParsePrefixWithReason("").message(), "empty: expected an IP address or CIDR prefix");
+  EXPECT_FALSE(ParsePrefixWithReason("10.0.0.0/8 # x").ok());
+  Result<Prefix> ok = ParsePrefixWithReason("2001:db8::/32");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.value().ToString(), "2001:db8::/32");
 }
 
 TEST(ParseBody, HandlesLfCrlfAndMissingFinalNewline) {

@@ -145,6 +145,8 @@ nl::RulePtr BuildRule(const TableSpec& spec, const std::string& chain, const Rul
     e = nftnl_expr_alloc("log");
     std::string prefix = "iocwall " + w.counter + ": ";
     nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix.c_str());
+    // The kernel reports the level it applies (warning) even when none is sent.
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_LEVEL, 4);
     AddExpr(r.get(), e);
     return r;
   }
@@ -765,7 +767,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
 
     result->messages = first.messages() + (second ? second->messages() : 0);
     result->batch_bytes = first.bytes() + (second ? second->bytes() : 0);
-    if (!reasons.empty() && view.table) {
+    if (!reasons.empty() && (view.table || applied_)) {
       result->repaired = true;
       for (const std::string& r : reasons) {
         result->repair_reason += (result->repair_reason.empty() ? "" : "; ") + r;
@@ -776,6 +778,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
       if (!trusted) applied_ = Applied{*gen, desired.v4.ranges, desired.v6.ranges};
       return Status::Ok();
     }
+    if (options_.before_commit_for_test) options_.before_commit_for_test();
     uint32_t generation = *gen;
     for (Batch* b : {&first, second ? &*second : nullptr}) {
       if (!b || b->empty()) continue;

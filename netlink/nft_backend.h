@@ -32,6 +32,9 @@ struct NftBackendOptions {
   // that the single transaction closes. The packet test uses it to show that it would see a
   // leak. Never set in production code.
   bool split_transaction_for_test = false;
+  // Test-only: runs between reading the kernel and committing, to let a test change the
+  // ruleset in that window (the generation-id guard must then refuse the batch and retry).
+  std::function<void()> before_commit_for_test;
   // Attempts when the generation id moves between read and commit.
   int max_attempts = 5;
 };

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "feeds/curl_handle.h"
+#include "feeds/http_errors.h"
 #include "feeds/list_body.h"
 #include "feeds/secret_file.h"
 #include "feeds/stix.h"
@@ -82,123 +83,6 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     t->location.assign(value.substr(0, value.find('?')));  // a query could carry anything
   }
   return n;
-}
-
-// Printable excerpt of a server's error body, for the operator.
-std::string Excerpt(std::string_view body) {
-  std::string out;
-  for (char c : body.substr(0, 160)) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : ' ');
-  }
-  return std::string(Trim(out));
-}
-
-// One failed attempt, classified.
-struct Failure {
-  FetchError error = FetchError::kNone;
-  bool retryable = false;
-  std::string message;
-};
-
-Failure ClassifyCurl(CURLcode code, const Transfer& t, const char* errbuf, size_t cap) {
-  std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code);
-  switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return {FetchError::kNetwork, true, "cannot resolve the host name (DNS): " + detail};
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      return {FetchError::kNetwork, true, "cannot resolve the proxy's host name: " + detail};
-    case CURLE_COULDNT_CONNECT:
-      return {FetchError::kNetwork, true, "cannot connect: " + detail};
-    case CURLE_OPERATION_TIMEDOUT:
-      return {FetchError::kTimeout, true, "timed out: " + detail};
-    case CURLE_PARTIAL_FILE:
-      return {FetchError::kBadBody, true,
-              "truncated answer (connection closed mid-body): " + detail};
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-      return {FetchError::kNetwork, true, "connection failed: " + detail};
-    case CURLE_PEER_FAILED_VERIFICATION:
-      return {FetchError::kTls, false,
-              "TLS certificate not trusted (check ca_file and the server's name): " + detail};
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_USE_SSL_FAILED:
-      return {FetchError::kTls, false, "TLS handshake failed: " + detail};
-    case CURLE_SSL_CACERT_BADFILE:
-      return {FetchError::kTls, false, "cannot load ca_file: " + detail};
-    case CURLE_FILESIZE_EXCEEDED:
-      return {FetchError::kTooLarge, false,
-              "answer larger than max_body_bytes (" + std::to_string(cap) + " bytes)"};
-    case CURLE_WRITE_ERROR:
-      if (t.over_cap) {
-        return {FetchError::kTooLarge, false,
-                "answer larger than max_body_bytes (" + std::to_string(cap) + " bytes)"};
-      }
-      return {FetchError::kNetwork, false, "cannot store the answer: " + detail};
-    case CURLE_BAD_CONTENT_ENCODING:
-      return {FetchError::kBadBody, false, "undecodable compressed answer: " + detail};
-    case CURLE_WEIRD_SERVER_REPLY:
-      return {FetchError::kBadBody, false, "not an HTTP answer: " + detail};
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return {FetchError::kConfig, false, "bad url: " + detail};
-    default:
-      return {FetchError::kNetwork, true, detail};
-  }
-}
-
-Failure ClassifyHttp(long http, const Transfer& t) {
-  const std::string head = "HTTP " + std::to_string(http) + ": ";
-  std::string said;
-  if (!t.body.empty() && t.body.find('<') == std::string::npos) {
-    said = " (server said: \"" + Excerpt(t.body) + "\")";
-  }
-  if (http >= 300 && http < 400) {
-    return {FetchError::kConfig, false,
-            head + "unexpected redirect" + (t.location.empty() ? "" : " to " + t.location) +
-                " (check url)"};
-  }
-  switch (http) {
-    case 400:
-      return {FetchError::kConfig, false,
-              head + "request refused (check url and collection_id)" + said};
-    case 404:
-      return {FetchError::kConfig, false,
-              head + "collection not found (check url and collection_id)" + said};
-    case 401:
-      return {FetchError::kAuth, false,
-              head +
-                  "API key rejected (check api_key_file and the key's "
-                  "INTHREAT_READ_IOC_COLLECTIONS permission)"};
-    case 403:
-      return {FetchError::kAuth, false,
-              head +
-                  "access denied (the API key needs the INTHREAT_READ_IOC_COLLECTIONS "
-                  "permission on this collection)"};
-    case 407:
-      return {FetchError::kNetwork, false, head + "the proxy wants credentials (check proxy)"};
-    case 408:
-      return {FetchError::kTimeout, true, head + "the server timed out waiting"};
-    case 429:
-      return {FetchError::kRateLimited, true, head + "rate limited"};
-    default:
-      break;
-  }
-  if (http >= 500) return {FetchError::kServer, true, head + "server error" + said};
-  if (http >= 400) return {FetchError::kConfig, false, head + "request refused" + said};
-  return {FetchError::kBadBody, false, head + "unexpected status"};
 }
 
 // Retry-After is either delta-seconds or an HTTP date.
@@ -344,12 +228,12 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     long http = 0;
     curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &http);
     r_->http_status = static_cast<int>(http);
-    Failure f;
+    FailureClass f;
     std::optional<int64_t> retry_after;
     if (code != CURLE_OK) {
-      f = ClassifyCurl(code, transfer_, errbuf_, o_.max_body_bytes);
+      f = ClassifyCurlError(code, errbuf_, transfer_.over_cap, o_.max_body_bytes);
     } else if (http < 200 || http >= 300) {
-      f = ClassifyHttp(http, transfer_);
+      f = ClassifyHttpStatus(http, transfer_.body, transfer_.location);
       retry_after = ParseRetryAfter(transfer_.retry_after, clock_);
       if (retry_after) r_->retry_after_seconds = static_cast<int>(*retry_after);
     }

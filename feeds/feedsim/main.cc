@@ -59,7 +59,8 @@ FAULT (a JSON object, for --fault and POST /_sim/fault), applied to the objects 
 
 Request log (--request-log): one JSON object a line per API request: seq, time, method, path,
 params, tls, remote_port, auth_scheme (basic|bearer|none|other), auth_ok, user_agent, accept,
-accept_encoding, status, entries, bytes, cursor_in, cursor_out, fault. The Authorization value is
+accept_encoding, status, entries, bytes (before compression), cursor_in, cursor_out,
+content_encoding, fault. The Authorization value is
 never logged.
 )";
 
@@ -155,36 +156,42 @@ int Serve(int argc, char** argv) {
   std::vector<std::string> collections, faults;
   std::string collections_dir, key_file, tls_dir, port_file;
   po::options_description desc("serve options");
-  desc.add_options()("help,h", "show this help")(
-      "host", po::value(&o.host)->default_value("127.0.0.1"), "address to listen on")(
-      "port", po::value(&o.http_port)->default_value(-1),
-      "plain HTTP port; 0 picks a free one; -1 (default) disables HTTP")(
-      "tls-port", po::value(&o.https_port)->default_value(-1),
-      "HTTPS port; 0 picks a free one; -1 (default) disables HTTPS")(
-      "tls-dir", po::value(&tls_dir), "directory with server.pem and server.key (see gen-ca)")(
-      "cert", po::value(&o.cert_file), "server certificate (PEM), instead of --tls-dir")(
-      "key", po::value(&o.key_file), "server private key (PEM), instead of --tls-dir")(
-      "api-key-file", po::value(&key_file),
-      "file holding the one API key accepted (never pass a key on the command line)")(
-      "auth", po::value(&o.auth)->default_value("any"), "accepted scheme: basic, bearer or any")(
-      "collection", po::value(&collections),
-      "ID (empty), ID=FILE (list: one value a line, valid --valid-days; or .json array of "
-      "{value, valid_from, valid_until, revoked, id}), ID=gen:N (N IPv4 addresses), "
-      "ID=gen:N:mixed (every tenth IPv6); repeatable")(
-      "collections-dir", po::value(&collections_dir),
-      "load every file NAME[.txt|.list|.json] of DIR as collection NAME")(
-      "valid-days", po::value(&o.valid_days)->default_value(30),
-      "validity of list entries and added indicators without one (Sekoia: 30 days for IPs)")(
-      "clock-offset", po::value(&o.clock_offset)->default_value(0),
-      "seconds added to the real clock (expiry tests); also POST /_sim/clock")(
-      "fault", po::value(&faults), "FAULT JSON queued at start (see below); repeatable")(
-      "strict-query", po::bool_switch(&o.strict_query),
-      "answer 400 unless the query is the seed article's (text, 10000, skip_expired=true, "
-      "include_revoked=false)")("keep-alive-max", po::value(&o.keep_alive_max)->default_value(1000),
-                                "requests served on one connection before it is closed")(
-      "request-log", po::value(&o.request_log), "append a JSON line per API request to FILE")(
-      "port-file", po::value(&port_file),
-      "once listening, write {\"http\": P, \"https\": Q, \"pid\": N} to FILE (atomically)");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("host", po::value(&o.host)->default_value("127.0.0.1"), "address to listen on")
+      ("port", po::value(&o.http_port)->default_value(-1),
+       "plain HTTP port; 0 picks a free one; -1 (default) disables HTTP")
+      ("tls-port", po::value(&o.https_port)->default_value(-1),
+       "HTTPS port; 0 picks a free one; -1 (default) disables HTTPS")
+      ("tls-dir", po::value(&tls_dir), "directory with server.pem and server.key (see gen-ca)")
+      ("cert", po::value(&o.cert_file), "server certificate (PEM), instead of --tls-dir")
+      ("key", po::value(&o.key_file), "server private key (PEM), instead of --tls-dir")
+      ("api-key-file", po::value(&key_file),
+       "file holding the one API key accepted (never pass a key on the command line)")
+      ("auth", po::value(&o.auth)->default_value("any"), "accepted scheme: basic, bearer or any")
+      ("collection", po::value(&collections),
+       "ID (empty), ID=FILE (list: one value a line, valid --valid-days; or .json array of "
+       "{value, valid_from, valid_until, revoked, id}), ID=gen:N (N IPv4 addresses), "
+       "ID=gen:N:mixed (every tenth IPv6); repeatable")
+      ("collections-dir", po::value(&collections_dir),
+       "load every file NAME[.txt|.list|.json] of DIR as collection NAME")
+      ("valid-days", po::value(&o.valid_days)->default_value(30),
+       "validity of list entries and added indicators without one (Sekoia: 30 days for IPs)")
+      ("clock-offset", po::value(&o.clock_offset)->default_value(0),
+       "seconds added to the real clock (expiry tests); also POST /_sim/clock")
+      ("fault", po::value(&faults), "FAULT JSON queued at start (see below); repeatable")
+      ("strict-query", po::bool_switch(&o.strict_query),
+       "answer 400 unless the query is the seed article's (text, 10000, skip_expired=true, "
+       "include_revoked=false)")
+      ("compression", po::value(&o.compression)->default_value("gzip"),
+       "page encoding: gzip (when the client accepts it) or none")
+      ("keep-alive-max", po::value(&o.keep_alive_max)->default_value(1000),
+       "requests served on one connection before it is closed")
+      ("request-log", po::value(&o.request_log), "append a JSON line per API request to FILE")
+      ("port-file", po::value(&port_file),
+       "once listening, write {\"http\": P, \"https\": Q, \"pid\": N} to FILE (atomically)");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -200,6 +207,10 @@ int Serve(int argc, char** argv) {
   std::string err;
   if (o.http_port < 0 && o.https_port < 0) {
     std::cerr << "iocwall-feedsim: give --port and/or --tls-port (0 picks a free port)\n";
+    return 2;
+  }
+  if (o.compression != "gzip" && o.compression != "none") {
+    std::cerr << "iocwall-feedsim: --compression takes gzip or none\n";
     return 2;
   }
   if (o.auth != "any" && o.auth != "basic" && o.auth != "bearer") {
@@ -299,15 +310,18 @@ int Write(bool revoke, int argc, char** argv) {
   int valid_for = 0;
   std::vector<std::string> values;
   po::options_description desc(revoke ? "revoke options" : "add options");
-  desc.add_options()("help,h", "show this help")("url", po::value(&url),
-                                                 "API base, e.g. https://127.0.0.1:8443/api")(
-      "collection", po::value(&collection), "collection (Feed) ID")(
-      "api-key-file", po::value(&key_file), "file holding the API key")(
-      "auth", po::value(&auth)->default_value("basic"), "basic or bearer")(
-      "ca-file", po::value(&ca_file), "CA to trust for https (e.g. gen-ca's ca.pem)")(
-      "valid-for", po::value(&valid_for), "add: validity in days")(
-      "valid-until", po::value(&valid_until), "add: end of validity, RFC 3339 UTC")(
-      "value", po::value(&values), "IP addresses or prefixes (positional)");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("url", po::value(&url), "API base, e.g. https://127.0.0.1:8443/api")
+      ("collection", po::value(&collection), "collection (Feed) ID")
+      ("api-key-file", po::value(&key_file), "file holding the API key")
+      ("auth", po::value(&auth)->default_value("basic"), "basic or bearer")
+      ("ca-file", po::value(&ca_file), "CA to trust for https (e.g. gen-ca's ca.pem)")
+      ("valid-for", po::value(&valid_for), "add: validity in days")
+      ("valid-until", po::value(&valid_until), "add: end of validity, RFC 3339 UTC")
+      ("value", po::value(&values), "IP addresses or prefixes (positional)");
+  // clang-format on
   po::positional_options_description pos;
   pos.add("value", -1);
   po::variables_map vm;

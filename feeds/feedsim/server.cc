@@ -1,6 +1,7 @@
 #include "feeds/feedsim/server.h"
 
 #include <httplib.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <optional>
@@ -115,6 +116,36 @@ bool BoolParam(const httplib::Request& req, const char* name, bool fallback, boo
   if (v != "true" && v != "false") return false;
   *out = v == "true";
   return true;
+}
+
+// gzip (RFC 1952) at zlib's default level; empty on failure.
+std::string Gzip(const std::string& in) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return {};
+  }
+  std::string out(deflateBound(&z, in.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? out : std::string();
+}
+
+// Sends `body` as is: httplib compresses bodies given with set_content on its own (brotli at
+// its slowest setting), while the simulator decides its encoding itself (--compression).
+void SetBody(httplib::Response& res, std::string body, const char* type, size_t cut) {
+  auto shared = std::make_shared<std::string>(std::move(body));
+  cut = std::min(cut, shared->size());
+  res.set_content_provider(shared->size(), type,
+                           [shared, cut](size_t offset, size_t length, httplib::DataSink& sink) {
+                             const size_t end = std::min(offset + length, cut);
+                             if (offset < end) sink.write(shared->data() + offset, end - offset);
+                             return end >= offset + length;  // false: hang up mid-body
+                           });
 }
 
 std::string CollectionFromPath(const httplib::Request& req) {
@@ -233,151 +264,154 @@ void SimServer::Register(httplib::Server& server, bool tls) {
                 {"accept_encoding", req.get_header_value("Accept-Encoding")}};
   };
 
-  server.Get(R"((/.*)?/v2/inthreat/collections/([^/]+)/objects)", [this, base_log](
-                                                                      const httplib::Request& req,
-                                                                      httplib::Response& res) {
-    const AuthCheck auth = CheckAuth(req, options_);
-    json log = base_log(req, auth);
-    const std::optional<Fault> fault = TakeFault();
-    if (fault) {
-      log["fault"] = true;
-      if (fault->slow_ms > 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(fault->slow_ms));
-      }
-    }
-    auto finish = [&](int status) {
-      log["status"] = status;
-      Log(std::move(log));
-    };
-    if (!auth.ok) {
-      JsonError(res, 401, "Unauthorized");
-      return finish(401);
-    }
-    if (fault && fault->status != 0) {
-      JsonError(res, fault->status, "simulated failure");
-      if (!fault->retry_after.empty()) res.set_header("Retry-After", fault->retry_after);
-      return finish(fault->status);
-    }
-    if (fault && fault->html) {
-      res.set_content(
-          "<!DOCTYPE html>\n<html><head><title>Proxy error</title></head>"
-          "<body><h1>502 Bad Gateway</h1><p>The proxy could not reach the "
-          "server.</p></body></html>\n",
-          "text/html; charset=utf-8");
-      return finish(200);
-    }
-    if (fault && fault->garbage) {
-      std::mt19937 rng(12345);
-      std::string junk(4096, '\0');
-      for (char& c : junk) c = static_cast<char>(rng() & 0xff);
-      res.set_content(junk, "text/plain");
-      return finish(200);
-    }
-    if (fault && fault->empty) {
-      res.set_content("", "text/plain");
-      return finish(200);
-    }
-    const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
-    if (format != "text" && format != "json") {
-      JsonError(res, 400, "format must be text or json in this simulator");
-      return finish(400);
-    }
-    const size_t max_limit = format == "text" ? kMaxTextLimit : kMaxJsonLimit;
-    size_t limit = 100;
-    if (req.has_param("limit")) {
-      const std::string v = req.get_param_value("limit");
-      char* end = nullptr;
-      const unsigned long n = strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 1 || n > max_limit) {
-        JsonError(res, 400, "limit must be 1.." + std::to_string(max_limit));
-        return finish(400);
-      }
-      limit = n;
-    }
-    PageRequest page_req;
-    page_req.limit = limit;
-    page_req.now = Now();
-    if (!BoolParam(req, "skip_expired", false, &page_req.skip_expired) ||
-        !BoolParam(req, "include_revoked", true, &page_req.include_revoked)) {
-      JsonError(res, 400, "skip_expired and include_revoked take true or false");
-      return finish(400);
-    }
-    if (options_.strict_query && (format != "text" || limit != kMaxTextLimit ||
-                                  !page_req.skip_expired || page_req.include_revoked)) {
-      JsonError(res, 400, "strict mode: the seed article's query is expected");
-      return finish(400);
-    }
-    const std::string cursor_in = req.has_param("cursor") ? req.get_param_value("cursor") : "";
-    if (!cursor_in.empty()) {
-      const auto offset = DecodeCursor(cursor_in);
-      if (!offset) {
-        JsonError(res, 400, "invalid cursor");
-        return finish(400);
-      }
-      page_req.offset = *offset;
-    }
-    const std::string id = CollectionFromPath(req);
-    std::string body;
-    std::string cursor_out;
-    size_t count = 0;
-    {
-      std::lock_guard<std::mutex> lock(store_->mutex());
-      if (!store_->Has(id)) {
-        JsonError(res, 404, "Feed not found");
-        return finish(404);
-      }
-      const Page page = store_->Scan(id, page_req);
-      count = page.items.size();
-      if (format == "text") {
-        body.reserve(count * 16);
-        for (const Indicator* ind : page.items) {
-          body += ind->value;
-          body += '\n';
+  server.Get(
+      R"((/.*)?/v2/inthreat/collections/([^/]+)/objects)",
+      [this, base_log](const httplib::Request& req, httplib::Response& res) {
+        const AuthCheck auth = CheckAuth(req, options_);
+        json log = base_log(req, auth);
+        const std::optional<Fault> fault = TakeFault();
+        if (fault) {
+          log["fault"] = true;
+          if (fault->slow_ms > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(fault->slow_ms));
+          }
         }
-        if (count > 0) cursor_out = EncodeCursor(page.next_offset);
-      } else {
-        json items = json::array();
-        for (const Indicator* ind : page.items) items.push_back(IndicatorJson(*ind));
-        const bool more = !page.at_end && count == limit;
-        body = json{{"items", items},
-                    {"next_cursor", more ? json(EncodeCursor(page.next_offset)) : json(nullptr)}}
-                   .dump();
-      }
-    }
-    if (fault && fault->crlf) {
-      std::string crlf;
-      crlf.reserve(body.size() + count);
-      for (char c : body) {
-        if (c == '\n') crlf += '\r';
-        crlf += c;
-      }
-      body.swap(crlf);
-    }
-    if (fault && fault->bom) body.insert(0, "\xEF\xBB\xBF");
-    if (fault && fault->repeat_cursor) cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
-    if (fault && fault->drop_cursor) cursor_out.clear();
-    if (format == "text" && !cursor_out.empty()) res.set_header("Cursor", cursor_out);
-    log["entries"] = count;
-    log["bytes"] = body.size();
-    log["cursor_in"] = cursor_in;
-    log["cursor_out"] = cursor_out;
-    const char* type = format == "text" ? "text/plain; charset=utf-8" : "application/json";
-    if (fault && fault->cut_after_bytes >= 0) {
-      const size_t cut = std::min<size_t>(static_cast<size_t>(fault->cut_after_bytes), body.size());
-      auto shared = std::make_shared<std::string>(std::move(body));
-      log["cut_after_bytes"] = cut;
-      res.set_content_provider(
-          shared->size(), type,
-          [shared, cut](size_t offset, size_t length, httplib::DataSink& sink) {
-            const size_t end = std::min(offset + length, cut);
-            if (offset < end) sink.write(shared->data() + offset, end - offset);
-            return end >= offset + length;  // false: hang up mid-body
-          });
-    } else {
-      res.set_content(body, type);
-    }
-    finish(200);
-  });
+        auto finish = [&](int status) {
+          log["status"] = status;
+          Log(std::move(log));
+        };
+        if (!auth.ok) {
+          JsonError(res, 401, "Unauthorized");
+          return finish(401);
+        }
+        if (fault && fault->status != 0) {
+          JsonError(res, fault->status, "simulated failure");
+          if (!fault->retry_after.empty()) res.set_header("Retry-After", fault->retry_after);
+          return finish(fault->status);
+        }
+        if (fault && fault->html) {
+          res.set_content(
+              "<!DOCTYPE html>\n<html><head><title>Proxy error</title></head>"
+              "<body><h1>502 Bad Gateway</h1><p>The proxy could not reach the "
+              "server.</p></body></html>\n",
+              "text/html; charset=utf-8");
+          return finish(200);
+        }
+        if (fault && fault->garbage) {
+          std::mt19937 rng(12345);
+          std::string junk(4096, '\0');
+          for (char& c : junk) c = static_cast<char>(rng() & 0xff);
+          res.set_content(junk, "text/plain");
+          return finish(200);
+        }
+        if (fault && fault->empty) {
+          res.set_content("", "text/plain");
+          return finish(200);
+        }
+        const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
+        if (format != "text" && format != "json") {
+          JsonError(res, 400, "format must be text or json in this simulator");
+          return finish(400);
+        }
+        const size_t max_limit = format == "text" ? kMaxTextLimit : kMaxJsonLimit;
+        size_t limit = 100;
+        if (req.has_param("limit")) {
+          const std::string v = req.get_param_value("limit");
+          char* end = nullptr;
+          const unsigned long n = strtoul(v.c_str(), &end, 10);
+          if (v.empty() || *end != '\0' || n < 1 || n > max_limit) {
+            JsonError(res, 400, "limit must be 1.." + std::to_string(max_limit));
+            return finish(400);
+          }
+          limit = n;
+        }
+        PageRequest page_req;
+        page_req.limit = limit;
+        page_req.now = Now();
+        if (!BoolParam(req, "skip_expired", false, &page_req.skip_expired) ||
+            !BoolParam(req, "include_revoked", true, &page_req.include_revoked)) {
+          JsonError(res, 400, "skip_expired and include_revoked take true or false");
+          return finish(400);
+        }
+        if (options_.strict_query && (format != "text" || limit != kMaxTextLimit ||
+                                      !page_req.skip_expired || page_req.include_revoked)) {
+          JsonError(res, 400, "strict mode: the seed article's query is expected");
+          return finish(400);
+        }
+        const std::string cursor_in = req.has_param("cursor") ? req.get_param_value("cursor") : "";
+        if (!cursor_in.empty()) {
+          const auto offset = DecodeCursor(cursor_in);
+          if (!offset) {
+            JsonError(res, 400, "invalid cursor");
+            return finish(400);
+          }
+          page_req.offset = *offset;
+        }
+        const std::string id = CollectionFromPath(req);
+        std::string body;
+        std::string cursor_out;
+        size_t count = 0;
+        {
+          std::lock_guard<std::mutex> lock(store_->mutex());
+          if (!store_->Has(id)) {
+            JsonError(res, 404, "Feed not found");
+            return finish(404);
+          }
+          const Page page = store_->Scan(id, page_req);
+          count = page.items.size();
+          if (format == "text") {
+            body.reserve(count * 16);
+            for (const Indicator* ind : page.items) {
+              body += ind->value;
+              body += '\n';
+            }
+            if (count > 0) cursor_out = EncodeCursor(page.next_offset);
+          } else {
+            json items = json::array();
+            for (const Indicator* ind : page.items) items.push_back(IndicatorJson(*ind));
+            const bool more = !page.at_end && count == limit;
+            body =
+                json{{"items", items},
+                     {"next_cursor", more ? json(EncodeCursor(page.next_offset)) : json(nullptr)}}
+                    .dump();
+          }
+        }
+        if (fault && fault->crlf) {
+          std::string crlf;
+          crlf.reserve(body.size() + count);
+          for (char c : body) {
+            if (c == '\n') crlf += '\r';
+            crlf += c;
+          }
+          body.swap(crlf);
+        }
+        if (fault && fault->bom) body.insert(0, "\xEF\xBB\xBF");
+        if (fault && fault->repeat_cursor)
+          cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
+        if (fault && fault->drop_cursor) cursor_out.clear();
+        if (format == "text" && !cursor_out.empty()) res.set_header("Cursor", cursor_out);
+        log["entries"] = count;
+        log["bytes"] = body.size();
+        log["cursor_in"] = cursor_in;
+        log["cursor_out"] = cursor_out;
+        const char* type = format == "text" ? "text/plain; charset=utf-8" : "application/json";
+        size_t cut = body.size();
+        if (fault && fault->cut_after_bytes >= 0) {
+          cut = static_cast<size_t>(fault->cut_after_bytes);
+          log["cut_after_bytes"] = cut;
+        } else if (options_.compression == "gzip" &&
+                   req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+          std::string packed = Gzip(body);
+          if (!packed.empty()) {
+            body.swap(packed);
+            cut = body.size();
+            res.set_header("Content-Encoding", "gzip");
+            log["content_encoding"] = "gzip";
+          }
+        }
+        SetBody(res, std::move(body), type, cut);
+        finish(200);
+      });
 
   auto writer = [this, base_log](bool revoke) {
     return [this, base_log, revoke](const httplib::Request& req, httplib::Response& res) {

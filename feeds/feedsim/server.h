@@ -60,6 +60,7 @@ struct SimOptions {
   bool strict_query = false;  // only the seed article's exact query is accepted
   int valid_days = 30;        // default validity of added indicators
   size_t keep_alive_max = 1000;
+  std::string compression = "gzip";  // "gzip" (when the client accepts it) or "none"
   std::vector<Fault> faults;
 };
 

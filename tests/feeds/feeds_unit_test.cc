@@ -1,0 +1,215 @@
+// The pure parts of the feed layer: STIX patterns and times, the secret file, body shape
+// checks, error classification, local list files.
+#include <gtest/gtest.h>
+
+#include "feeds/file_source.h"
+#include "feeds/http_errors.h"
+#include "feeds/list_body.h"
+#include "feeds/secret_file.h"
+#include "feeds/sekoia_source.h"
+#include "feeds/stix.h"
+#include "tests/feeds/sim_fixture.h"
+
+namespace iocwall {
+namespace {
+
+using testing::TempDir;
+
+TEST(StixTest, ExtractsIpValuesFromPatterns) {
+  auto v = ParseStixPattern("[ipv4-addr:value = '94.24.86.201']");
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->size(), 1u);
+  EXPECT_EQ((*v)[0].type, "ipv4-addr");
+  EXPECT_EQ((*v)[0].value, "94.24.86.201");
+
+  v = ParseStixPattern("[ipv4-addr:value='10.0.0.1' OR ipv6-addr:value = '2001:db8::/32']");
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->size(), 2u);
+  EXPECT_EQ((*v)[1].type, "ipv6-addr");
+  EXPECT_EQ((*v)[1].value, "2001:db8::/32");
+
+  v = ParseStixPattern("[domain-name:value = 'it\\'s.example']");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ((*v)[0].type, "domain-name");
+  EXPECT_EQ((*v)[0].value, "it's.example");
+
+  EXPECT_FALSE(ParseStixPattern("").has_value());
+  EXPECT_FALSE(ParseStixPattern("[file:hashes.MD5 = 'abc']").has_value());
+  EXPECT_FALSE(ParseStixPattern("[ipv4-addr:value = '1.2.3.4").has_value());
+}
+
+TEST(StixTest, Rfc3339) {
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(ParseRfc3339("2024-05-01T12:00:00Z"), 1714564800);
+  EXPECT_EQ(ParseRfc3339("2024-05-01T12:00:00.123456Z"), 1714564800);
+  EXPECT_EQ(ParseRfc3339("2024-05-01T14:00:00+02:00"), 1714564800);
+  EXPECT_EQ(ParseRfc3339("2024-02-29T00:00:00Z"), 1709164800);
+  EXPECT_FALSE(ParseRfc3339("2024-05-01").has_value());
+  EXPECT_FALSE(ParseRfc3339("2024-13-01T00:00:00Z").has_value());
+  EXPECT_FALSE(ParseRfc3339("2024-05-01T12:00:00").has_value());
+  EXPECT_FALSE(ParseRfc3339("2024-05-01T12:00:00Zjunk").has_value());
+  EXPECT_EQ(FormatRfc3339(1714564800), "2024-05-01T12:00:00Z");
+}
+
+TEST(SecretFileTest, ReadsAPrivateFileAndStripsTheNewline) {
+  TempDir dir;
+  Secret s;
+  ASSERT_TRUE(ReadSecretFile(dir.Write("k", "  abc-123\r\n"), &s).ok());
+  EXPECT_EQ(s.value(), "abc-123");
+  ASSERT_TRUE(ReadSecretFile(dir.Write("k2", "xyz", 0400), &s).ok());
+  EXPECT_EQ(s.value(), "xyz");
+}
+
+TEST(SecretFileTest, RefusesWhatCouldLeakOrInject) {
+  TempDir dir;
+  Secret s;
+  Status st = ReadSecretFile(dir.Write("g", "secret-value", 0640), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("mode 0640"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("chmod 600"), std::string::npos);
+  EXPECT_EQ(st.message().find("secret-value"), std::string::npos);
+  EXPECT_FALSE(ReadSecretFile(dir.Write("o", "secret-value", 0604), &s).ok());
+  st = ReadSecretFile(dir.Write("two", "line1\nline2\n"), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().find("line1"), std::string::npos);
+  EXPECT_FALSE(ReadSecretFile(dir.Write("e", " \n"), &s).ok());
+  EXPECT_FALSE(ReadSecretFile(dir.Write("big", std::string(5000, 'a')), &s).ok());
+  EXPECT_FALSE(ReadSecretFile(dir.path(), &s).ok());  // a directory
+  const std::string target = dir.Write("real", "secret-value");
+  const std::string link = dir.path() + "/link";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  st = ReadSecretFile(link, &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("symbolic link"), std::string::npos);
+  EXPECT_FALSE(ReadSecretFile("", &s).ok());
+}
+
+TEST(SecretFileTest, RedactReplacesEveryOccurrence) {
+  EXPECT_EQ(Redact("a KEY b KEY", "KEY"), "a [redacted] b [redacted]");
+  EXPECT_EQ(Redact("nothing", ""), "nothing");
+}
+
+TEST(ListBodyTest, RecognisesWhatIsNotAList) {
+  EXPECT_TRUE(CheckListShape("1.2.3.4\n5.6.7.8\n", "text/plain").ok());
+  EXPECT_TRUE(CheckListShape("", "").ok());
+  EXPECT_FALSE(CheckListShape("1.2.3.4\n", "text/html; charset=utf-8").ok());
+  EXPECT_FALSE(CheckListShape("\xEF\xBB\xBF  <!DOCTYPE html><html>", "text/plain").ok());
+  EXPECT_FALSE(CheckListShape("{\"message\": \"no\"}", "").ok());
+  EXPECT_FALSE(CheckListShape(std::string("1.2.3.4\n\0\0", 10), "").ok());
+}
+
+TEST(ListBodyTest, RejectedRatioAndEntryCount) {
+  ParseStats stats;
+  stats.accepted = 10;
+  stats.rejected = 10;
+  EXPECT_TRUE(CheckRejectedRatio(stats, 0.5).ok());
+  stats.rejected = 11;
+  EXPECT_FALSE(CheckRejectedRatio(stats, 0.5).ok());
+  EXPECT_TRUE(CheckRejectedRatio(stats, 1.0).ok());
+  EXPECT_EQ(CountEntryLines("a\nb\r\n\r\n  \nc"), 3u);
+  EXPECT_EQ(CountEntryLines(""), 0u);
+}
+
+TEST(HttpErrorsTest, EveryClassHasItsErrorAndAdvice) {
+  struct Case {
+    CURLcode code;
+    FetchError error;
+    bool retryable;
+    const char* text;
+  } cases[] = {
+      {CURLE_COULDNT_RESOLVE_HOST, FetchError::kNetwork, true, "DNS"},
+      {CURLE_COULDNT_RESOLVE_PROXY, FetchError::kNetwork, true, "proxy"},
+      {CURLE_COULDNT_CONNECT, FetchError::kNetwork, true, "cannot connect"},
+      {CURLE_OPERATION_TIMEDOUT, FetchError::kTimeout, true, "timed out"},
+      {CURLE_PARTIAL_FILE, FetchError::kBadBody, true, "truncated"},
+      {CURLE_RECV_ERROR, FetchError::kNetwork, true, "connection"},
+      {CURLE_PEER_FAILED_VERIFICATION, FetchError::kTls, false, "ca_file"},
+      {CURLE_SSL_CONNECT_ERROR, FetchError::kTls, false, "TLS"},
+      {CURLE_FILESIZE_EXCEEDED, FetchError::kTooLarge, false, "max_body_bytes"},
+      {CURLE_BAD_CONTENT_ENCODING, FetchError::kBadBody, false, "compressed"},
+      {CURLE_UNSUPPORTED_PROTOCOL, FetchError::kConfig, false, "url"},
+  };
+  for (const Case& c : cases) {
+    const FailureClass f = ClassifyCurlError(c.code, "", false, 100);
+    EXPECT_EQ(f.error, c.error) << curl_easy_strerror(c.code);
+    EXPECT_EQ(f.retryable, c.retryable) << curl_easy_strerror(c.code);
+    EXPECT_NE(f.message.find(c.text), std::string::npos) << f.message;
+  }
+  EXPECT_EQ(ClassifyCurlError(CURLE_WRITE_ERROR, "", true, 100).error, FetchError::kTooLarge);
+
+  EXPECT_EQ(ClassifyHttpStatus(400, "", "").error, FetchError::kConfig);
+  EXPECT_EQ(ClassifyHttpStatus(404, "", "").error, FetchError::kConfig);
+  EXPECT_EQ(ClassifyHttpStatus(401, "", "").error, FetchError::kAuth);
+  EXPECT_EQ(ClassifyHttpStatus(403, "", "").error, FetchError::kAuth);
+  EXPECT_EQ(ClassifyHttpStatus(429, "", "").error, FetchError::kRateLimited);
+  EXPECT_TRUE(ClassifyHttpStatus(429, "", "").retryable);
+  EXPECT_EQ(ClassifyHttpStatus(503, "", "").error, FetchError::kServer);
+  EXPECT_TRUE(ClassifyHttpStatus(503, "", "").retryable);
+  EXPECT_FALSE(ClassifyHttpStatus(401, "", "").retryable);
+  const FailureClass redirect = ClassifyHttpStatus(302, "", "https://login.example/sso");
+  EXPECT_EQ(redirect.error, FetchError::kConfig);
+  EXPECT_NE(redirect.message.find("login.example"), std::string::npos);
+  const FailureClass said = ClassifyHttpStatus(400, "{\"message\": \"bad limit\"}", "");
+  EXPECT_NE(said.message.find("bad limit"), std::string::npos) << said.message;
+}
+
+TEST(SekoiaOptionsTest, ValidateRefusesUnsafeConfigurations) {
+  SekoiaOptions o;
+  o.collection_id = "abc";
+  o.api_key_file = "/etc/iocwall/api_key";
+  EXPECT_TRUE(o.Validate().ok());
+  SekoiaOptions bad = o;
+  bad.url = "http://mirror.local/api";
+  EXPECT_NE(bad.Validate().message().find("allow_http"), std::string::npos);
+  bad.allow_http = true;
+  EXPECT_TRUE(bad.Validate().ok());
+  bad = o;
+  bad.url = "https://user:pass@app.sekoia.io/api";
+  EXPECT_FALSE(bad.Validate().ok());
+  bad = o;
+  bad.url = "https://app.sekoia.io/api?x=1";
+  EXPECT_FALSE(bad.Validate().ok());
+  bad = o;
+  bad.url = "ftp://app.sekoia.io";
+  EXPECT_FALSE(bad.Validate().ok());
+  bad = o;
+  bad.collection_id = "../../etc";
+  EXPECT_FALSE(bad.Validate().ok());
+  bad = o;
+  bad.collection_id.clear();
+  EXPECT_FALSE(bad.Validate().ok());
+}
+
+TEST(FileSourceTest, ReadsAListWithTheFeedParser) {
+  TempDir dir;
+  const std::string path =
+      dir.Write("list.txt", "\xEF\xBB\xBF# local\r\n192.0.2.1\r\n2001:db8::/48\r\nnot-an-ip\r\n");
+  FileSource source({path, 1 << 20, 0.5});
+  EXPECT_EQ(source.Name(), "file " + path);
+  const FetchResult r = source.Fetch();
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  ASSERT_EQ(r.prefixes.size(), 2u);
+  EXPECT_EQ(r.prefixes[0].ToString(), "192.0.2.1");
+  EXPECT_EQ(r.prefixes[1].ToString(), "2001:db8::/48");
+  EXPECT_EQ(r.stats.rejected, 1u);
+  EXPECT_EQ(r.pages, 1u);
+  EXPECT_GT(r.bytes, 0u);
+}
+
+TEST(FileSourceTest, FailuresAreClassified) {
+  TempDir dir;
+  FetchResult r = FileSource({dir.path() + "/missing", 1 << 20, 0.5}).Fetch();
+  EXPECT_EQ(r.error, FetchError::kConfig);
+  EXPECT_NE(r.status.message().find("missing"), std::string::npos);
+  r = FileSource({dir.Write("big", std::string(2000, '1')), 1000, 0.5}).Fetch();
+  EXPECT_EQ(r.error, FetchError::kTooLarge);
+  r = FileSource({dir.Write("html", "<html>oops</html>\n"), 1 << 20, 0.5}).Fetch();
+  EXPECT_EQ(r.error, FetchError::kBadBody);
+  EXPECT_TRUE(r.prefixes.empty());
+  r = FileSource({dir.Write("domains", "a.example\nb.example\n1.2.3.4\n"), 1 << 20, 0.5}).Fetch();
+  EXPECT_EQ(r.error, FetchError::kBadBody);
+  EXPECT_TRUE(r.prefixes.empty());
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -1,0 +1,203 @@
+// The simulator itself: a double is only useful if it behaves like the real endpoint.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "feeds/feedsim/store.h"
+#include "feeds/sekoia_source.h"
+#include "tests/feeds/sim_fixture.h"
+
+namespace iocwall {
+namespace {
+
+using nlohmann::json;
+using testing::FakeClock;
+using testing::FeedSim;
+using testing::FeedSimPath;
+using testing::RunProgram;
+using testing::TempDir;
+
+TEST(FeedSimStoreTest, CursorsRoundTripAndRejectForgeries) {
+  for (size_t offset : {0ul, 1ul, 10000ul, 123456789ul}) {
+    EXPECT_EQ(feedsim::DecodeCursor(feedsim::EncodeCursor(offset)), offset);
+  }
+  EXPECT_FALSE(feedsim::DecodeCursor("c1.10.0").has_value());
+  EXPECT_FALSE(feedsim::DecodeCursor("garbage").has_value());
+  EXPECT_FALSE(feedsim::DecodeCursor(feedsim::EncodeCursor(5) + "x").has_value());
+}
+
+TEST(FeedSimStoreTest, ScanFiltersExpiredRevokedAndFutureIndicators) {
+  feedsim::Store store;
+  store.Declare("c");
+  store.Add("c", {"192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::1"}, "ipv4-addr", 1000, 5000);
+  store.Revoke("c", {"192.0.2.2"});
+  feedsim::PageRequest req;
+  req.limit = 10;
+  req.now = 2000;
+  req.skip_expired = true;
+  req.include_revoked = false;
+  feedsim::Page page = store.Scan("c", req);
+  ASSERT_EQ(page.items.size(), 2u);  // the IPv6 value was not of the announced type
+  EXPECT_EQ(page.items[0]->value, "192.0.2.1");
+  EXPECT_EQ(page.items[1]->value, "192.0.2.3");
+  req.now = 6000;
+  EXPECT_TRUE(store.Scan("c", req).items.empty());
+  req.skip_expired = false;
+  req.include_revoked = true;
+  EXPECT_EQ(store.Scan("c", req).items.size(), 3u);
+  req.now = 500;  // before valid_from
+  EXPECT_TRUE(store.Scan("c", req).items.empty());
+}
+
+TEST(FeedSimTest, HelpDocumentsEveryFlag) {
+  std::string out;
+  ASSERT_EQ(RunProgram({FeedSimPath(), "--help"}, &out), 0);
+  for (const char* flag :
+       {"--port",         "--tls-port",        "--tls-dir",    "--api-key-file", "--auth",
+        "--collection",   "--collections-dir", "--valid-days", "--clock-offset", "--fault",
+        "--strict-query", "--request-log",     "--port-file",  "gen-ca",         "add",
+        "revoke",         "cut_after_bytes",   "retry_after",  "slow_ms",        "garbage",
+        "html",           "/_sim/clock"}) {
+    EXPECT_NE(out.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(RunProgram({FeedSimPath(), "--port", "0"}, &out), 0) << "a key file is required";
+}
+
+class FeedSimServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sim_ = new FeedSim({"--collection", "live", "--collection", "gen=gen:5"});
+  }
+  static void TearDownTestSuite() { delete sim_; }
+  void SetUp() override { ASSERT_TRUE(sim_->ok()) << sim_->error(); }
+
+  httplib::Client Client() const {
+    httplib::Client c(sim_->http_url().substr(0, sim_->http_url().size() - 4));
+    return c;
+  }
+
+  std::vector<std::string> Fetch(const std::string& collection) {
+    SekoiaOptions o;
+    o.url = sim_->https_url();
+    o.collection_id = collection;
+    o.api_key_file = sim_->key_file();
+    o.ca_file = sim_->ca_file();
+    FakeClock clock;
+    const FetchResult r = SekoiaSource(o, &clock).Fetch();
+    EXPECT_TRUE(r.status.ok()) << r.status.message();
+    std::vector<std::string> out;
+    for (const Prefix& p : r.prefixes) out.push_back(p.ToString());
+    return out;
+  }
+
+  int Cli(const std::string& cmd, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {FeedSimPath(),    cmd,
+                                     "--url",          sim_->https_url(),
+                                     "--collection",   "live",
+                                     "--api-key-file", sim_->key_file(),
+                                     "--ca-file",      sim_->ca_file()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string out;
+    const int rc = RunProgram(argv, &out);
+    EXPECT_EQ(out.find(sim_->key()), std::string::npos);
+    return rc;
+  }
+
+  static FeedSim* sim_;
+};
+
+FeedSim* FeedSimServerTest::sim_ = nullptr;
+
+TEST_F(FeedSimServerTest, AddThenRevokeThroughTheCommandLine) {
+  EXPECT_TRUE(Fetch("live").empty());
+  ASSERT_EQ(Cli("add", {"198.51.100.66", "2001:db8::66", "203.0.113.0/24"}), 0);
+  EXPECT_EQ(Fetch("live"),
+            (std::vector<std::string>{"198.51.100.66", "203.0.113.0/24", "2001:db8::66"}));
+  ASSERT_EQ(Cli("revoke", {"198.51.100.66"}), 0);
+  EXPECT_EQ(Fetch("live"), (std::vector<std::string>{"203.0.113.0/24", "2001:db8::66"}));
+  EXPECT_NE(Cli("add", {"not-an-ip"}), 0);
+}
+
+TEST_F(FeedSimServerTest, AddedIndicatorsExpireAfterTheirValidity) {
+  ASSERT_EQ(Cli("add", {"--valid-for", "2", "192.0.2.200"}), 0);
+  auto has = [](const std::vector<std::string>& v) {
+    return std::find(v.begin(), v.end(), "192.0.2.200") != v.end();
+  };
+  EXPECT_TRUE(has(Fetch("live")));
+  ASSERT_TRUE(sim_->SetClockOffset(3 * 86400));
+  EXPECT_FALSE(has(Fetch("live")));
+  ASSERT_TRUE(sim_->SetClockOffset(0));
+}
+
+TEST_F(FeedSimServerTest, ChecksAuthAndQuery) {
+  httplib::Client c = Client();
+  const std::string path = "/api/v2/inthreat/collections/gen/objects";
+  auto res = c.Get(path + "?format=text&limit=10");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  c.set_bearer_token_auth(sim_->key());
+  res = c.Get(path + "?format=text&limit=10");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "11.0.0.0\n11.0.0.1\n11.0.0.2\n11.0.0.3\n11.0.0.4\n");
+  EXPECT_TRUE(res->has_header("Cursor"));
+  for (const char* bad :
+       {"?format=text&limit=10001", "?format=json&limit=2001", "?format=csv",
+        "?format=text&limit=0", "?format=text&skip_expired=yes", "?format=text&cursor=forged"}) {
+    res = c.Get(path + bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad;
+  }
+  res = c.Get("/api/v2/inthreat/collections/nope/objects?format=text");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  // JSON: the last page's next_cursor is null.
+  res = c.Get(path + "?format=json&limit=5");
+  ASSERT_TRUE(res);
+  const json page = json::parse(res->body);
+  EXPECT_EQ(page["items"].size(), 5u);
+  EXPECT_TRUE(page["next_cursor"].is_null());
+  EXPECT_EQ(page["items"][0]["pattern"], "[ipv4-addr:value = '11.0.0.0']");
+}
+
+TEST_F(FeedSimServerTest, StrictModeWantsTheArticlesQuery) {
+  FeedSim strict({"--strict-query", "--collection", "s=gen:3"});
+  ASSERT_TRUE(strict.ok()) << strict.error();
+  httplib::Client c(strict.http_url().substr(0, strict.http_url().size() - 4));
+  c.set_basic_auth("username", strict.key());
+  const std::string path = "/api/v2/inthreat/collections/s/objects";
+  auto res = c.Get(path + "?format=text&limit=10000&skip_expired=true&include_revoked=false");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  res = c.Get(path + "?format=text&limit=100&skip_expired=true&include_revoked=false");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+}
+
+TEST_F(FeedSimServerTest, LoadsJsonIndicatorFilesWithValidityAndRevocation) {
+  TempDir dir;
+  const std::string file =
+      dir.Write("c.json",
+                R"([{"value": "192.0.2.1", "valid_until": "2999-01-01T00:00:00Z"},
+          {"value": "192.0.2.2", "valid_until": "2000-01-01T00:00:00Z"},
+          {"value": "192.0.2.3", "revoked": true},
+          {"value": "192.0.2.4", "valid_until": null}])");
+  FeedSim sim({"--collection", "c=" + file});
+  ASSERT_TRUE(sim.ok()) << sim.error();
+  SekoiaOptions o;
+  o.url = sim.https_url();
+  o.collection_id = "c";
+  o.api_key_file = sim.key_file();
+  o.ca_file = sim.ca_file();
+  o.format = SekoiaFormat::kJson;
+  FakeClock clock;
+  const FetchResult r = SekoiaSource(o, &clock).Fetch();
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  ASSERT_EQ(r.prefixes.size(), 2u);
+  EXPECT_EQ(r.prefixes[0].ToString(), "192.0.2.1");
+  EXPECT_EQ(r.valid_until[0], 32472144000);
+  EXPECT_EQ(r.prefixes[1].ToString(), "192.0.2.4");
+  EXPECT_EQ(r.valid_until[1], 0);
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -168,9 +168,11 @@ void Batch::AddMessage(uint16_t type, uint16_t family, uint16_t flags, std::stri
   nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, type, family, flags | NLM_F_ACK, socket_->NextSeq());
   build(nlh);
   Op op;
+  op.seq = nlh->nlmsg_seq;
   op.what = std::move(what);
   op.chunk = chunks_.size() - 1;
   op.offset = chunks_.back().used;
+  by_seq_[op.seq] = ops_.size();
   ops_.push_back(std::move(op));
   chunks_.back().used += MNL_ALIGN(nlh->nlmsg_len);
 }
@@ -185,6 +187,7 @@ nlmsghdr* Batch::StartElementMessage(ElementVerb verb, uint16_t nfproto, const s
   mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
   *nest_offset = nlh->nlmsg_len;
   Op op;
+  op.seq = nlh->nlmsg_seq;
   op.what = set;
   op.elements = true;
   op.verb = verb;
@@ -192,6 +195,7 @@ nlmsghdr* Batch::StartElementMessage(ElementVerb verb, uint16_t nfproto, const s
   op.set = set;
   op.chunk = chunks_.size() - 1;
   op.offset = chunks_.back().used;
+  by_seq_[op.seq] = ops_.size();
   ops_.push_back(std::move(op));
   return nlh;
 }
@@ -311,7 +315,6 @@ Status Batch::Commit(CommitResult* result) {
   size_t answered = 0;
   bool batch_failed = false;  // an error against BEGIN: no per-message acks will follow
   std::vector<char> buf(64 * 1024);
-  const uint32_t first_seq = begin_seq_ + 1;
   while (true) {
     bool complete = batch_failed || answered >= ops_.size();
     Result<size_t> got = socket_->Receive(buf, complete ? 0 : kAckTimeoutMs);
@@ -327,10 +330,10 @@ Status Batch::Commit(CommitResult* result) {
       if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_pid != socket_->portid()) continue;
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       const uint32_t seq = nlh->nlmsg_seq;
-      const bool ours = seq >= first_seq && seq < first_seq + ops_.size();
+      auto op = by_seq_.find(seq);
       if (seq == begin_seq_) {
         batch_failed = true;
-      } else if (ours) {
+      } else if (op != by_seq_.end()) {
         ++answered;
       } else {
         continue;  // a stale reply to an earlier exchange
@@ -362,7 +365,7 @@ Status Batch::Commit(CommitResult* result) {
                                 KernelErrorText(first_errno)
                           : "the kernel refused the transaction: " + KernelErrorText(first_errno);
       } else {
-        first_error = DescribeError(ops_[seq - first_seq], first_errno, offset);
+        first_error = DescribeError(ops_[op->second], first_errno, offset);
       }
     }
   }

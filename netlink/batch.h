@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/core/interval_set.h"
@@ -92,6 +93,7 @@ class Batch {
 
  private:
   struct Op {
+    uint32_t seq = 0;
     std::string what;
     bool elements = false;
     ElementVerb verb = ElementVerb::kAdd;
@@ -116,6 +118,9 @@ class Batch {
   Socket* socket_;
   std::vector<Chunk> chunks_;
   std::vector<Op> ops_;
+  // Sequence number -> index in ops_. Sequence numbers come from the socket and may interleave
+  // with another batch built at the same time, so they are not assumed contiguous.
+  std::unordered_map<uint32_t, size_t> by_seq_;
   uint32_t begin_seq_ = 0;
   size_t element_ops_ = 0;
   bool closed_ = false;

@@ -68,8 +68,13 @@ string(CONFIGURE [=[
     set(_iocwall_etc "${CMAKE_INSTALL_PREFIX}/etc")
     set(_iocwall_var "${CMAKE_INSTALL_PREFIX}/var")
   endif()
-  configure_file("@_example@" "@_example_out@" COPYONLY)
-  file(INSTALL DESTINATION "${_iocwall_etc}/iocwall" TYPE FILE FILES "@_example_out@")
+  # Never overwrite an operator's configuration on a re-install from source.
+  if(EXISTS "$ENV{DESTDIR}${_iocwall_etc}/iocwall/iocwall.conf")
+    message(STATUS "Keeping: $ENV{DESTDIR}${_iocwall_etc}/iocwall/iocwall.conf")
+  else()
+    configure_file("@_example@" "@_example_out@" COPYONLY)
+    file(INSTALL DESTINATION "${_iocwall_etc}/iocwall" TYPE FILE FILES "@_example_out@")
+  endif()
   message(STATUS "Installing: $ENV{DESTDIR}${_iocwall_var}/lib/iocwall (0700)")
   file(MAKE_DIRECTORY "$ENV{DESTDIR}${_iocwall_var}/lib/iocwall")
   file(CHMOD "$ENV{DESTDIR}${_iocwall_var}/lib/iocwall" PERMISSIONS OWNER_READ OWNER_WRITE

@@ -173,6 +173,23 @@ TEST_F(FeedSimServerTest, StrictModeWantsTheArticlesQuery) {
   EXPECT_EQ(res->status, 400);
 }
 
+TEST_F(FeedSimServerTest, UncompressedPagesEndWithAnEmptyPage) {
+  FeedSim plain({"--compression", "none", "--collection", "full=gen:10000"});
+  ASSERT_TRUE(plain.ok()) << plain.error();
+  SekoiaOptions o;
+  o.url = plain.https_url();
+  o.collection_id = "full";
+  o.api_key_file = plain.key_file();
+  o.ca_file = plain.ca_file();
+  o.request_timeout = std::chrono::milliseconds(5000);
+  FakeClock clock;
+  const FetchResult r = SekoiaSource(o, &clock).Fetch();
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_EQ(r.prefixes.size(), 10000u);
+  EXPECT_EQ(r.pages, 2u);
+  for (const json& q : plain.Requests()) EXPECT_FALSE(q.contains("content_encoding"));
+}
+
 TEST_F(FeedSimServerTest, LoadsJsonIndicatorFilesWithValidityAndRevocation) {
   TempDir dir;
   const std::string file =

@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <algorithm>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "agent/guards.h"
@@ -137,8 +138,10 @@ Agent::Built Agent::Build(const std::vector<TaggedPrefix>& tagged) {
     b.carved_out.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
   }
 
+  std::set<std::string> noted;  // one line per carved-out prefix, whatever the reasons
   auto note = [&](const Prefix& p, const std::string& why) {
-    if (Intersects(merged.of(p.family), Range{p.First(), p.Last()})) {
+    if (Intersects(merged.of(p.family), Range{p.First(), p.Last()}) &&
+        noted.insert(p.ToString()).second) {
       b.carved_out.push_back("not blocking " + p.ToString() + " (" + why + ")");
     }
   };

@@ -240,7 +240,7 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
     // allows the API: the WAF blocks clients that hammer it.
     auto base = rt->config.sync.interval;
     if (failures > 0) {
-      auto backoff = std::chrono::seconds(30) << std::min(failures - 1, 10);
+      auto backoff = std::chrono::seconds(int64_t{30} << std::min(failures - 1, 10));
       base = std::min(base, backoff);
     }
     int64_t jitter = rt->config.sync.jitter.count();

@@ -20,7 +20,7 @@ if [[ ${IOCWALL_DEMO_SKIP_SETUP:-0} != 1 ]]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build -j"$(nproc)" --target iocwall iocwall-feedsim
 fi
-bin=$repo/build/bin
+bin=${IOCWALL_BUILD_DIR:-$repo/build}/bin
 
 gw=iocwall-demo-gw-$$
 peer=iocwall-demo-peer-$$
@@ -33,6 +33,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_gw() { ip netns exec "$gw" "$@"; }
@@ -106,7 +107,7 @@ step "iocwall --status"
 iw --status || true
 
 step "The kernel's view (nft, as an independent oracle)"
-in_gw nft list set inet iocwall blocklist_v4 | head -n 8; echo "  ..."
+in_gw nft list set inet iocwall blocklist_v4 | head -n 8 || true; echo "  ..."
 in_gw nft list chain inet iocwall input
 
 probe() {  # probe SOURCE: three pings from SOURCE in $peer to the gateway

@@ -271,9 +271,9 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   }
   c->files = cv.List("files.path");
   for (const auto& text : cv.List("allowlist.prefix")) {
-    auto p = ParsePrefix(text);
-    if (!p) return cv.Bad("allowlist.prefix", text, "not an IP address or CIDR prefix");
-    c->allowlist.push_back(*p);
+    auto p = ParsePrefixWithReason(text);
+    if (!p.ok()) return cv.Bad("allowlist.prefix", text, p.message());
+    c->allowlist.push_back(p.value());
   }
 
   IOCWALL_TRY(cv.Duration("sync.interval", &c->sync.interval));

@@ -87,6 +87,16 @@ TEST_F(ConfigTest, BadValuesAreRefused) {
   }
 }
 
+TEST_F(ConfigTest, AllowlistPrefixWithHostBitsSaysWhy) {
+  Write("[allowlist]\nprefix = 10.0.0.1/8\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find(":2: [allowlist] prefix: invalid value '10.0.0.1/8'"),
+            std::string::npos)
+      << inv.message();
+  EXPECT_NE(inv.message().find("10.0.0.0/8"), std::string::npos) << inv.message();
+}
+
 TEST_F(ConfigTest, RepeatedSingleKeyIsAnError) {
   Write("[api]\nurl = https://a.test\nurl = https://b.test\n");
   auto inv = Parse({});

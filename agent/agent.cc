@@ -1,8 +1,8 @@
 #include "agent/agent.h"
 
 #include <algorithm>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "agent/guards.h"
 #include "agent/log.h"
@@ -356,6 +356,10 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
       e.prefix = fr.prefixes[j];
       e.first_seen = now;
       e.valid_until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
+      // An id is one token in the snapshot format; STIX ids never hold white space.
+      if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
+        e.id = fr.ids[j].substr(0, 200);
+      }
       snap.entries.push_back(e);
     }
     auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {

@@ -174,6 +174,10 @@ std::string SerializeSnapshot(const Snapshot& s) {
     out += std::to_string(e.first_seen);
     out += ' ';
     out += std::to_string(e.valid_until);
+    if (!e.id.empty()) {
+      out += ' ';
+      out += e.id;
+    }
     out += '\n';
   }
   out += "# end\n";  // a file without it was cut short
@@ -214,8 +218,9 @@ Result<Snapshot> ParseSnapshot(const std::string& text) {
     std::string p, first, until;
     SnapshotEntry e;
     if (!(fields >> p >> first >> until)) {
-      return Status::Error("line " + std::to_string(line_no) + ": expected 3 fields");
+      return Status::Error("line " + std::to_string(line_no) + ": expected 3 or 4 fields");
     }
+    fields >> e.id;  // optional
     auto prefix = ParsePrefix(p);
     if (!prefix || !to_i64(first, &e.first_seen) || !to_i64(until, &e.valid_until)) {
       return Status::Error("line " + std::to_string(line_no) + ": malformed entry");

@@ -18,6 +18,7 @@ struct SnapshotEntry {
   Prefix prefix;
   int64_t first_seen = 0;   // Unix time iocwall first saw this entry in the source
   int64_t valid_until = 0;  // Unix time the indicator stops being valid; 0: no end
+  std::string id;           // the indicator's id (format=json), empty when unknown
   bool operator==(const SnapshotEntry&) const = default;
 };
 

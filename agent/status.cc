@@ -68,6 +68,19 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
     worsen(Health::kWarning, "no cycle has run yet (no state in " + config.sync.state_dir + ")");
     return v;
   }
+  // The anchors' worst failure: the agent says healthy while the kernel set is empty. Compare
+  // what the kernel really holds with what the agent enforced.
+  if (kernel->table_present && kernel->elements_counted) {
+    size_t held = kernel->v4_elements + kernel->v6_elements;
+    if (held == 0 && report->enforced_elements > 0) {
+      worsen(Health::kCritical, "not enforcing: the kernel sets are empty, the agent enforced " +
+                                    std::to_string(report->enforced_elements) + " elements");
+    } else if (held != report->enforced_elements) {
+      worsen(Health::kWarning,
+             "drift: the kernel holds " + std::to_string(held) + " elements, the agent enforced " +
+                 std::to_string(report->enforced_elements) + " (repaired at the next cycle)");
+    }
+  }
   if (report->enforced_fetched_at > 0) {
     int64_t age = now - report->enforced_fetched_at;
     if (age > config.sync.max_age.count()) {
@@ -110,8 +123,14 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
     o << "absent\n";
   } else {
     o << "present, generation " << v.kernel.generation << "\n";
-    o << "  " << config.nft.set_v4 << "  " << v.kernel.v4_elements << " elements\n";
-    o << "  " << config.nft.set_v6 << "  " << v.kernel.v6_elements << " elements\n";
+    if (v.kernel.elements_counted) {
+      o << "  " << config.nft.set_v4 << "  " << v.kernel.v4_elements << " elements\n";
+      o << "  " << config.nft.set_v6 << "  " << v.kernel.v6_elements << " elements\n";
+    } else {
+      o << "  " << config.nft.set_v4 << ", " << config.nft.set_v6
+        << ": not counted (a dump of a set this large is slow; the agent applied "
+        << (v.report ? v.report->enforced_elements : 0) << " elements)\n";
+    }
     if (!v.kernel.counters.empty()) o << "  dropped:\n";
     for (const auto& c : v.kernel.counters) {
       o << "    " << c.name << "  " << c.packets << " packets, " << c.bytes << " bytes\n";
@@ -162,8 +181,11 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   k["sets_present"] = v.kernel.sets_present;
   k["chains_present"] = v.kernel.chains_present;
   k["generation"] = v.kernel.generation;
-  k["elements"] = {{config.nft.set_v4, v.kernel.v4_elements},
-                   {config.nft.set_v6, v.kernel.v6_elements}};
+  k["elements_counted"] = v.kernel.elements_counted;
+  if (v.kernel.elements_counted) {
+    k["elements"] = {{config.nft.set_v4, v.kernel.v4_elements},
+                     {config.nft.set_v6, v.kernel.v6_elements}};
+  }
   Json counters = Json::object();
   for (const auto& c : v.kernel.counters) {
     counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};

@@ -18,8 +18,9 @@ Snapshot Sample() {
   Snapshot s;
   s.source = "collection abc";
   s.fetched_at = 1800000000;
-  s.entries = {{*ParsePrefix("192.0.2.0/24"), 1700000000, 0},
-               {*ParsePrefix("2001:db8::1"), 1700000001, 1900000000}};
+  s.entries = {{*ParsePrefix("192.0.2.0/24"), 1700000000, 0, ""},
+               {*ParsePrefix("2001:db8::1"), 1700000001, 1900000000,
+                "indicator--6a7e0a52-6f2c-4b39-9d55-0e4b5f3c1a01"}};
   return s;
 }
 
@@ -144,6 +145,26 @@ TEST(StatusTest, HealthFollowsKernelAndReport) {
   k.table_present = true;
   k.chains_present = false;
   EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kCritical);
+}
+
+TEST(StatusTest, KernelCountsAreComparedWithWhatWasEnforced) {
+  Config c;
+  KernelStatus k;
+  k.table_present = k.sets_present = k.chains_present = true;
+  k.elements_counted = true;
+  k.v4_elements = 90;
+  k.v6_elements = 10;
+  CycleReport r;
+  r.outcome = Outcome::kEnforcedFresh;
+  r.enforced_fetched_at = 1000;
+  r.enforced_elements = 100;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kOk);
+  k.v4_elements = 80;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kWarning);
+  k.v4_elements = k.v6_elements = 0;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kCritical);
+  k.elements_counted = false;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kOk) << "not counted: no verdict";
 }
 
 }  // namespace

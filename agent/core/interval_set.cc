@@ -40,14 +40,17 @@ struct V6Item {
 };
 
 // Receives ranges in ascending order and writes them to *out minus every address of `allow`
-// (sorted, disjoint), each piece keeping the mask of the range it was cut from. O(n + m)
-// over a whole pass. Used both by Subtract and, fused into the merge, by NormaliseAndSubtract.
+// (sorted, disjoint), each piece keeping the mask (and expiry) of the range it was cut from.
+// O(n + m) over a whole pass. Used both by Subtract and, fused into the merge, by
+// NormaliseAndSubtract.
 class SubtractingSink {
  public:
-  SubtractingSink(const std::vector<Range>& allow, FamilyRanges* out, bool keep_sources)
-      : allow_(allow), out_(out), keep_sources_(keep_sources) {}
+  SubtractingSink(const std::vector<Range>& allow, FamilyRanges* out, bool keep_sources,
+                  bool keep_expires = false)
+      : allow_(allow), out_(out), keep_sources_(keep_sources), keep_expires_(keep_expires) {}
 
-  void Add(u128 first, u128 last, SourceMask mask) {
+  void Add(u128 first, u128 last, SourceMask mask, int64_t expires = 0) {
+    expires_ = expires;
     const auto& a = allow_;
     while (j_ < a.size() && a[j_].last < first) ++j_;
     u128 cur = first;
@@ -64,11 +67,14 @@ class SubtractingSink {
   void Emit(u128 first, u128 last, SourceMask mask) {
     out_->ranges.push_back(Range{first, last});
     if (keep_sources_) out_->sources.push_back(mask);
+    if (keep_expires_) out_->expires.push_back(expires_);
   }
 
   const std::vector<Range>& allow_;
   FamilyRanges* out_;
   bool keep_sources_;
+  bool keep_expires_;
+  int64_t expires_ = 0;  // of the range being cut
   size_t j_ = 0;
 };
 
@@ -242,11 +248,14 @@ namespace {
 
 void SubtractFamily(const FamilyRanges& block, const FamilyRanges& allow, FamilyRanges* out) {
   const bool keep_sources = !block.sources.empty();
+  const bool keep_expires = !block.expires.empty();
   out->ranges.reserve(block.ranges.size() + allow.ranges.size());
   if (keep_sources) out->sources.reserve(block.ranges.size() + allow.ranges.size());
-  SubtractingSink sink(allow.ranges, out, keep_sources);
+  if (keep_expires) out->expires.reserve(block.ranges.size() + allow.ranges.size());
+  SubtractingSink sink(allow.ranges, out, keep_sources, keep_expires);
   for (size_t i = 0; i < block.ranges.size(); ++i) {
-    sink.Add(block.ranges[i].first, block.ranges[i].last, keep_sources ? block.sources[i] : 0);
+    sink.Add(block.ranges[i].first, block.ranges[i].last, keep_sources ? block.sources[i] : 0,
+             keep_expires ? block.expires[i] : 0);
   }
 }
 

@@ -32,6 +32,9 @@ inline SourceMask SourceBit(uint32_t source_index) {
 struct FamilyRanges {
   std::vector<Range> ranges;        // sorted, disjoint, non-adjacent
   std::vector<SourceMask> sources;  // parallel to ranges (empty when provenance is not kept)
+  // Parallel to ranges: when each range stops being valid, Unix seconds, 0 = never. Empty when
+  // the set is not timed (NormaliseTimed in timed.h fills it; Subtract keeps it).
+  std::vector<int64_t> expires;
   size_t size() const { return ranges.size(); }
 };
 
@@ -87,7 +90,7 @@ IntervalSet NormaliseAndSubtract(std::span<const SourcePrefixes> sources, const 
 IntervalSet ProtectedRanges();
 
 // Removes every address of `allow` from `block`: a blocked /16 with an allowlisted /24 inside
-// becomes the ranges around it. Provenance of the remaining pieces is kept. O(n + m).
+// becomes the ranges around it. Provenance and expiry of the remaining pieces are kept. O(n + m).
 IntervalSet Subtract(const IntervalSet& block, const IntervalSet& allow);
 
 // Builds an interval set from plain prefixes (allowlists); no policy applied.

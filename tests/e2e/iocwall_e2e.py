@@ -419,6 +419,15 @@ def tables(ns):
                   if "table" in i)
 
 
+def belongs(item, family, table):
+    """Whether an item of `nft -j list ruleset` is (part of) table `family` `table`."""
+    kind, body = next(iter(item.items()))
+    if kind == "metainfo":
+        return False
+    name = body.get("name") if kind == "table" else body.get("table")
+    return body.get("family") == family and name == table
+
+
 def without_handles(ruleset):
     """The ruleset without kernel handles, to compare tables built in two namespaces."""
     if isinstance(ruleset, list):

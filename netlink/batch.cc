@@ -41,7 +41,7 @@ u128 DecodeKey(const uint8_t* in, size_t n) {
   return key;
 }
 
-void PutElement(nlmsghdr* nlh, Family family, const RawElement& e) {
+void PutElement(nlmsghdr* nlh, Family family, const RawElement& e, uint64_t timeout_ms) {
   nlattr* elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
   nlattr* key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
   uint8_t bytes[16];
@@ -49,6 +49,7 @@ void PutElement(nlmsghdr* nlh, Family family, const RawElement& e) {
   mnl_attr_put(nlh, NFTA_DATA_VALUE, KeyBytes(family), bytes);
   mnl_attr_nest_end(nlh, key);
   if (e.interval_end) mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+  if (timeout_ms != 0) mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64(timeout_ms));
   mnl_attr_nest_end(nlh, elem);
 }
 
@@ -113,6 +114,13 @@ void ForEachElement(const nlmsghdr* nlh, Family family,
             case NFTA_SET_ELEM_EXPR:
               ReadCounter(a, &d);
               break;
+            case NFTA_SET_ELEM_TIMEOUT:
+              d.timeout_ms = be64toh(mnl_attr_get_u64(a));
+              break;
+            case NFTA_SET_ELEM_EXPIRATION:
+              d.expiration_ms = be64toh(mnl_attr_get_u64(a));
+              d.has_expiration = true;
+              break;
             case NFTA_SET_ELEM_EXPRESSIONS:
               ForEachNested(a, [&](const nlattr* e) { ReadCounter(e, &d); });
               break;
@@ -125,9 +133,10 @@ void ForEachElement(const nlmsghdr* nlh, Family family,
   }
 }
 
-size_t ElementNestSize(Family family, bool interval_end) {
-  // LIST_ELEM nest + KEY nest + DATA_VALUE attribute (+ FLAGS u32 on an interval end).
-  return 4 + 4 + 4 + MNL_ALIGN(KeyBytes(family)) + (interval_end ? 8 : 0);
+size_t ElementNestSize(Family family, bool interval_end, bool timeout) {
+  // LIST_ELEM nest + KEY nest + DATA_VALUE attribute (+ FLAGS u32 on an interval end, + TIMEOUT
+  // u64).
+  return 4 + 4 + 4 + MNL_ALIGN(KeyBytes(family)) + (interval_end ? 8 : 0) + (timeout ? 12 : 0);
 }
 
 Batch::Batch(Socket* socket, uint32_t genid) : socket_(socket) {
@@ -214,11 +223,19 @@ size_t Batch::AddElementUnits(ElementVerb verb, uint16_t nfproto, const std::str
     size_t nest_bytes = 4;
     for (; i < count; ++i) {
       RawElement unit[2];
-      size_t n = unit_at(i, unit);
+      uint64_t timeout_ms = 0;
+      size_t n = unit_at(i, unit, &timeout_ms);
       size_t need = 0;
-      for (size_t k = 0; k < n; ++k) need += ElementNestSize(family, unit[k].interval_end);
+      // Only a start element may carry a timeout (the kernel refuses one on an interval end
+      // with EINVAL); the end goes with its start when the kernel collects it.
+      for (size_t k = 0; k < n; ++k) {
+        need +=
+            ElementNestSize(family, unit[k].interval_end, timeout_ms != 0 && !unit[k].interval_end);
+      }
       if (nest_bytes + need > kMaxNestBytes) break;  // the unit starts the next message
-      for (size_t k = 0; k < n; ++k) PutElement(nlh, family, unit[k]);
+      for (size_t k = 0; k < n; ++k) {
+        PutElement(nlh, family, unit[k], unit[k].interval_end ? 0 : timeout_ms);
+      }
       nest_bytes += need;
       element_ops_ += n;
     }
@@ -229,10 +246,12 @@ size_t Batch::AddElementUnits(ElementVerb verb, uint16_t nfproto, const std::str
 }
 
 size_t Batch::AddRanges(ElementVerb verb, uint16_t nfproto, const std::string& table,
-                        const std::string& set, Family family, std::span<const Range> ranges) {
+                        const std::string& set, Family family, std::span<const Range> ranges,
+                        std::span<const uint64_t> timeout_ms) {
   const u128 top = MaxAddress(family);
   return AddElementUnits(verb, nfproto, table, set, family, ranges.size(),
-                         [&](size_t i, RawElement* out) -> size_t {
+                         [&](size_t i, RawElement* out, uint64_t* timeout) -> size_t {
+                           if (i < timeout_ms.size()) *timeout = timeout_ms[i];
                            out[0] = {ranges[i].first, false};
                            if (ranges[i].last == top) return 1;  // open-ended interval
                            out[1] = {ranges[i].last + 1, true};
@@ -244,7 +263,7 @@ size_t Batch::AddRawElements(ElementVerb verb, uint16_t nfproto, const std::stri
                              const std::string& set, Family family,
                              std::span<const RawElement> elements) {
   return AddElementUnits(verb, nfproto, table, set, family, elements.size(),
-                         [&](size_t i, RawElement* out) -> size_t {
+                         [&](size_t i, RawElement* out, uint64_t*) -> size_t {
                            out[0] = elements[i];
                            return 1;
                          });

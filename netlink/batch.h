@@ -32,20 +32,25 @@ struct RawElement {
 };
 
 // One element of an element-list message, with where it sits in the message and, when the set
-// keeps per-element counters, its counter.
+// keeps per-element counters, its counter; in a set with timeouts, its timeout and the time
+// left before it expires (a dump leaves out elements that have already expired).
 struct DecodedElement {
   uint32_t offset = 0;  // from the start of the message
   RawElement element;
   uint64_t packets = 0;
   uint64_t bytes = 0;
+  uint64_t timeout_ms = 0;  // 0: no timeout (permanent)
+  uint64_t expiration_ms = 0;
+  bool has_expiration = false;
 };
 
 // Walks the elements of a NEWSETELEM/DELSETELEM message or of a GETSETELEM dump reply.
 void ForEachElement(const nlmsghdr* nlh, Family family,
                     const std::function<void(const DecodedElement&)>& f);
 
-// Wire size of a set element nest holding one key (for message splitting and tests).
-size_t ElementNestSize(Family family, bool interval_end);
+// Wire size of a set element nest holding one key (for message splitting and tests), with a
+// timeout attribute when `timeout`.
+size_t ElementNestSize(Family family, bool interval_end, bool timeout = false);
 
 enum class ElementVerb : uint8_t { kAdd, kDelete };
 
@@ -74,8 +79,12 @@ class Batch {
   // Adds or deletes interval ranges: a start element, and an end element (last + 1, flagged
   // INTERVAL_END) unless `last` is the family's top address. A range's two elements always
   // share a message. Returns the number of messages used.
+  // `timeout_ms`, when not empty, is parallel to `ranges` (additions to a set with timeouts):
+  // the start element of range i gets NFTA_SET_ELEM_TIMEOUT timeout_ms[i] (0 sends none:
+  // permanent). Interval ends never carry one: the kernel refuses it (EINVAL).
   size_t AddRanges(ElementVerb verb, uint16_t nfproto, const std::string& table,
-                   const std::string& set, Family family, std::span<const Range> ranges);
+                   const std::string& set, Family family, std::span<const Range> ranges,
+                   std::span<const uint64_t> timeout_ms = {});
   // Adds or deletes single kernel elements (to remove malformed leftovers, such as an orphan
   // interval end).
   size_t AddRawElements(ElementVerb verb, uint16_t nfproto, const std::string& table,

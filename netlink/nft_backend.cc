@@ -6,6 +6,7 @@
 #include <libnftnl/common.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <set>
 
 #include "agent/core/diff.h"
+#include "agent/core/timed.h"
 #include "netlink/batch.h"
 #include "netlink/nftnl_ptr.h"
 
@@ -32,6 +34,54 @@ constexpr size_t kRequestBuffer = 16 * 1024;
 // Log rules are rate-limited so that a flood of blocked packets cannot flood the log.
 constexpr uint64_t kLogPerMinute = 10;
 constexpr uint32_t kLogBurst = 5;
+// A kernel timeout read back from a dump is rounded to whole seconds: expiries this close are
+// the same, so that an unchanged desired set sends nothing.
+constexpr int64_t kExpiryToleranceSeconds = 1;
+// How long after its expiry a range is surely gone from the kernel (rounding, timer ticks).
+// Closer to its expiry, it is treated as possibly still there: never re-added without being
+// deleted first (on Linux 6.1 an add over a live element is a no-op that keeps the old
+// timeout); if the delete finds it gone, the transaction is retried against a fresh dump.
+constexpr int64_t kSurelyGoneSeconds = 2;
+// Expiries further ahead than this are added without a timeout (permanent): the kernel refuses
+// a timeout past ~584 years (ERANGE), feeds use far-future dates for "never", and a ten-year
+// indicator is permanent for any practical purpose.
+constexpr int64_t kMaxTimeoutMs = int64_t{10} * 366 * 24 * 3600 * 1000;
+
+// Wall-clock milliseconds: expiries are Unix times, and kernel timeouts are relative to now.
+int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// What the kernel is to hold of `desired` at `now_ms`, with an expiry for every range: ranges
+// whose expiry has passed are left out (and counted), far-future ones become permanent.
+FamilyRanges TimedWant(const FamilyRanges& desired, int64_t now_ms, size_t* already_expired) {
+  FamilyRanges want;
+  want.ranges.reserve(desired.ranges.size());
+  want.expires.reserve(desired.ranges.size());
+  for (size_t i = 0; i < desired.ranges.size(); ++i) {
+    int64_t e = i < desired.expires.size() ? desired.expires[i] : kNeverExpires;
+    if (e != kNeverExpires && e * 1000 <= now_ms) {
+      ++*already_expired;
+      continue;
+    }
+    if (e != kNeverExpires && e * 1000 - now_ms > kMaxTimeoutMs) e = kNeverExpires;
+    want.ranges.push_back(desired.ranges[i]);
+    want.expires.push_back(e);
+  }
+  return want;
+}
+
+// Kernel timeouts (ms; 0 = none) for ranges expiring at `expires`, seen from `now_ms`.
+std::vector<uint64_t> TimeoutsMs(std::span<const int64_t> expires, int64_t now_ms) {
+  std::vector<uint64_t> out(expires.size());
+  for (size_t i = 0; i < expires.size(); ++i) {
+    // At least 1 ms: a zero timeout would mean "permanent".
+    if (expires[i] != kNeverExpires) out[i] = std::max<int64_t>(1, expires[i] * 1000 - now_ms);
+  }
+  return out;
+}
 
 const char* HookName(Hook h) {
   switch (h) {
@@ -198,7 +248,8 @@ nl::SetPtr BuildSet(const TableSpec& spec, Family f) {
   nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, v4 ? kTypeIpv4Addr : kTypeIpv6Addr);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, v4 ? 4 : 16);
-  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS,
+                    NFT_SET_INTERVAL | (spec.timeouts ? NFT_SET_TIMEOUT : 0));
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, v4 ? 1 : 2);
   if (spec.element_counters) nftnl_set_add_expr(s.get(), nftnl_expr_alloc("counter"));
   return s;
@@ -215,33 +266,51 @@ nl::ChainPtr BuildChain(const TableSpec& spec, const ChainWant& c) {
   return ch;
 }
 
-// Pairs the elements of an interval set (as dumped, in any order) into ranges. Anything that
-// does not pair up (an end without a start, a start followed by another start) is returned in
-// `malformed`, to be deleted element by element.
-void PairElements(std::vector<RawElement>* elems, Family family, std::vector<Range>* ranges,
+// One element of a dump, with the absolute expiry of a start element (Unix seconds, 0: none).
+struct DumpedElement {
+  RawElement e;
+  int64_t expires = kNeverExpires;
+};
+
+// Pairs the elements of an interval set (as dumped, in any order) into ranges (and, when
+// `timed`, their expiries). Anything that does not pair up (an end without a start, a start
+// followed by another start) is returned in `malformed`, to be deleted element by element;
+// except, in a set with timeouts, an end without a start: that is what a dump shows of a range
+// that expired and is not collected yet (its start is hidden, the end has no timeout), and
+// deleting it could race the kernel's collector.
+void PairElements(std::vector<DumpedElement>* elems, Family family, bool timed, FamilyRanges* out,
                   std::vector<RawElement>* malformed) {
   // At equal keys an end sorts first: it closes the previous, adjacent interval.
-  std::sort(elems->begin(), elems->end(), [](const RawElement& a, const RawElement& b) {
-    if (a.key != b.key) return a.key < b.key;
-    return a.interval_end && !b.interval_end;
+  std::sort(elems->begin(), elems->end(), [](const DumpedElement& a, const DumpedElement& b) {
+    if (a.e.key != b.e.key) return a.e.key < b.e.key;
+    return a.e.interval_end && !b.e.interval_end;
   });
   const auto& e = *elems;
+  auto emit = [&](const Range& r, int64_t expires) {
+    out->ranges.push_back(r);
+    if (timed) out->expires.push_back(expires);
+  };
   for (size_t i = 0; i < e.size();) {
-    if (e[i].interval_end) {
-      malformed->push_back(e[i++]);
-    } else if (i + 1 < e.size() && e[i + 1].interval_end && e[i + 1].key > e[i].key) {
-      ranges->push_back({e[i].key, e[i + 1].key - 1});
+    if (e[i].e.interval_end) {
+      if (!timed) malformed->push_back(e[i].e);
+      ++i;
+    } else if (i + 1 < e.size() && e[i + 1].e.interval_end && e[i + 1].e.key > e[i].e.key) {
+      emit({e[i].e.key, e[i + 1].e.key - 1}, e[i].expires);
       i += 2;
     } else if (i + 1 == e.size()) {
-      ranges->push_back({e[i].key, MaxAddress(family)});  // open to the top of the space
+      emit({e[i].e.key, MaxAddress(family)}, e[i].expires);  // open to the top of the space
       ++i;
     } else {
-      malformed->push_back(e[i++]);
+      malformed->push_back(e[i++].e);
     }
   }
 }
 
 Status ValidateDesired(const FamilyRanges& fr, Family f) {
+  if (!fr.expires.empty() && fr.expires.size() != fr.ranges.size()) {
+    return Status::Error("desired set is invalid: " + std::to_string(fr.expires.size()) +
+                         " expiries for " + std::to_string(fr.ranges.size()) + " ranges");
+  }
   for (size_t i = 0; i < fr.ranges.size(); ++i) {
     const Range& r = fr.ranges[i];
     if (r.first > r.last || r.last > MaxAddress(f)) {
@@ -256,8 +325,36 @@ Status ValidateDesired(const FamilyRanges& fr, Family f) {
   return Status::Ok();
 }
 
+// The temporary name a set has while it is being recreated (see StageRecreatedSets).
+std::string SwapName(const std::string& set) { return set + "_swap"; }
+
 std::string Plural(size_t n, const char* what) {
   return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// How the kernel's ranges differ from what we committed ("" when they do not). With timeouts,
+// ranges at or past their expiry at `settled` on either side are not drift: the kernel is
+// expiring them, and a dump and our clock may disagree about them by a second.
+std::string Drift(const FamilyRanges& mine, const FamilyRanges& kernel, int64_t settled) {
+  TimedRangeDiff d = DiffTimedRanges(mine, kernel, kExpiryToleranceSeconds);
+  auto expiring = [&](const FamilyRanges& side, const Range& r) {
+    const long i = side.expires.empty() ? -1 : Find(side, r.first);
+    return i >= 0 && HasExpired(side.expires[i], settled);
+  };
+  size_t missing = 0, unexpected = 0, other_expiry = 0;
+  for (const Range& r : d.remove) {
+    const bool refresh = std::binary_search(d.add.begin(), d.add.end(), r);
+    if (expiring(mine, r) || (refresh && expiring(kernel, r))) continue;
+    ++(refresh ? other_expiry : missing);
+  }
+  for (const Range& r : d.add) {
+    if (!std::binary_search(d.remove.begin(), d.remove.end(), r) && !expiring(kernel, r)) {
+      ++unexpected;
+    }
+  }
+  if (missing + unexpected + other_expiry == 0) return "";
+  return Plural(missing, "range") + " missing, " + std::to_string(unexpected) + " unexpected" +
+         (other_expiry ? ", " + std::to_string(other_expiry) + " with another expiry" : "");
 }
 
 }  // namespace
@@ -266,9 +363,9 @@ struct SetView {
   bool present = false;
   bool usable = false;  // right key type, length, flags and per-element counters
   std::string mismatch;
-  std::vector<Range> dumped;
+  FamilyRanges dumped;  // ranges, and expires in a set with timeouts
   std::vector<RawElement> malformed;
-  const std::vector<Range>* ranges = &dumped;  // the dump, or the copy of our last commit
+  const FamilyRanges* ranges = &dumped;  // the dump, or the copy of our last commit
 };
 
 struct ChainView {
@@ -288,7 +385,8 @@ struct CounterView {
 struct NftBackend::KernelView {
   bool table = false;
   uint32_t table_flags = 0;
-  SetView sets[2];  // v4, v6
+  SetView sets[2];                        // v4, v6
+  bool swap_present[2] = {false, false};  // a set of a staged swap was left over (v4, v6)
   std::map<std::string, CounterView> counters;
   std::map<std::string, ChainView> chains;
   SetView& set(Family f) { return sets[f == Family::kV4 ? 0 : 1]; }
@@ -394,7 +492,9 @@ Status NftBackend::DumpElements(Family family,
 void NftBackend::ReadSet(const nftnl_set* s, KernelView* view) const {
   std::string name = nftnl_set_get_str(s, NFTNL_SET_NAME);
   for (Family f : {Family::kV4, Family::kV6}) {
-    if (name != (f == Family::kV4 ? spec_.set_v4 : spec_.set_v6)) continue;
+    const std::string& mine = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+    if (name == SwapName(mine)) view->swap_present[f == Family::kV4 ? 0 : 1] = true;
+    if (name != mine) continue;
     SetView& sv = view->set(f);
     sv.present = true;
     const uint32_t type = f == Family::kV4 ? kTypeIpv4Addr : kTypeIpv6Addr;
@@ -412,8 +512,16 @@ void NftBackend::ReadSet(const nftnl_set* s, KernelView* view) const {
     if (nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) != type ||
         nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) != len) {
       sv.mismatch = "has the wrong key type";
-    } else if (nftnl_set_get_u32(s, NFTNL_SET_FLAGS) != NFT_SET_INTERVAL) {
-      sv.mismatch = "has flags other than interval";
+    } else if ((nftnl_set_get_u32(s, NFTNL_SET_FLAGS) & ~uint32_t{NFT_SET_TIMEOUT}) !=
+               NFT_SET_INTERVAL) {
+      sv.mismatch = spec_.timeouts ? "has flags other than interval and timeout"
+                                   : "has flags other than interval";
+    } else if (((nftnl_set_get_u32(s, NFTNL_SET_FLAGS) & NFT_SET_TIMEOUT) != 0) != spec_.timeouts) {
+      sv.mismatch = spec_.timeouts ? "lacks per-element timeouts" : "has per-element timeouts";
+    } else if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) &&
+               nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT) != 0) {
+      // A default timeout would make our permanent elements expire.
+      sv.mismatch = "has a default timeout";
     } else if ((counters > 0) != spec_.element_counters) {
       sv.mismatch =
           spec_.element_counters ? "lacks per-element counters" : "has per-element counters";
@@ -528,10 +636,17 @@ Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
   for (Family f : {Family::kV4, Family::kV6}) {
     SetView& sv = view->set(f);
     if (!sv.usable) continue;
-    std::vector<RawElement> elems;
-    st = DumpElements(f, [&](const nl::DecodedElement& d) { elems.push_back(d.element); });
+    std::vector<DumpedElement> elems;
+    st = DumpElements(f, [&](const nl::DecodedElement& d) {
+      DumpedElement de{d.element, kNeverExpires};
+      if (spec_.timeouts && d.timeout_ms != 0 && !d.element.interval_end) {
+        // The time left, made absolute and rounded to the second it was asked for.
+        de.expires = (NowMs() + static_cast<int64_t>(d.expiration_ms) + 500) / 1000;
+      }
+      elems.push_back(de);
+    });
     if (!st.ok()) return st;
-    PairElements(&elems, f, &sv.dumped, &sv.malformed);
+    PairElements(&elems, f, spec_.timeouts, &sv.dumped, &sv.malformed);
   }
   return Status::Ok();
 }
@@ -551,11 +666,15 @@ Status NftBackend::Reconcile(const IntervalSet& desired, ApplyResult* result) {
     result->retries = retries;
     int kernel_errno = 0;
     st = ReconcileOnce(desired, result, &kernel_errno);
+    // ENOENT with timeouts: an element expired between our read and our commit, so its delete
+    // failed (and the whole batch with it); a fresh dump no longer shows it.
+    const bool expired_under_us = spec_.timeouts && kernel_errno == ENOENT;
     if (st.ok() || attempt >= options_.max_attempts ||
-        (kernel_errno != ERESTART && kernel_errno != EINTR)) {
+        (kernel_errno != ERESTART && kernel_errno != EINTR && !expired_under_us)) {
       break;
     }
-    // Someone changed the ruleset between our read and our commit: read again.
+    // Someone (or the kernel's expiry) changed the ruleset between our read and our commit:
+    // read again.
     applied_.reset();
     ++result->retries;
   }
@@ -575,6 +694,10 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
   if (!gen.ok()) return gen.status();
   const bool trusted = applied_ && applied_->generation == *gen;
   bool changed = false;
+  // With timeouts: what the kernel is to hold, as seen from now_ms (taken once the kernel has
+  // been read, so that the timeouts sent are as fresh as they can be).
+  FamilyRanges timed_want[2];
+  int64_t now_ms = 0;
   {
     KernelView view;
     if (trusted) {
@@ -594,10 +717,34 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         return st;
       }
     }
+    if (spec_.timeouts) {
+      now_ms = NowMs();
+      if (applied_) {
+        // The kernel has removed (or hides) what expired since, without a new generation.
+        DropExpired(&applied_->v4, now_ms / 1000 - kSurelyGoneSeconds);
+        DropExpired(&applied_->v6, now_ms / 1000 - kSurelyGoneSeconds);
+      }
+      for (Family f : {Family::kV4, Family::kV6}) {
+        timed_want[f == Family::kV4 ? 0 : 1] =
+            TimedWant(desired.of(f), now_ms, &result->already_expired);
+      }
+    }
+    auto want_of = [&](Family f) -> const FamilyRanges& {
+      return spec_.timeouts ? timed_want[f == Family::kV4 ? 0 : 1] : desired.of(f);
+    };
+
+    // Sets to recreate (flags, type or counters changed) are first built and swapped in by
+    // transactions of their own, so that blocking never pauses (see StageRecreatedSets).
+    uint32_t genid = *gen;
+    bool staged[2] = {false, false};
+    if (!trusted) {
+      Status st = StageRecreatedSets(&view, want_of, now_ms, &genid, staged, result, kernel_errno);
+      if (!st.ok()) return st;
+    }
 
     std::vector<std::string> reasons;
     const std::vector<ChainWant> chains = WantedChains(spec_);
-    Batch first(&*socket_, *gen);
+    Batch first(&*socket_, genid);
     std::optional<Batch> second;
     if (options_.split_transaction_for_test) second.emplace(&*socket_, 0);
     Batch& adds = second ? *second : first;
@@ -628,7 +775,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     for (Family f : {Family::kV4, Family::kV6}) {
       const SetView& sv = view.set(f);
       const std::string& name = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
-      if (sv.present && !sv.usable) {
+      if (sv.present && (!sv.usable || staged[f == Family::kV4 ? 0 : 1])) {
         recreate_any = true;
         reasons.push_back("set " + name + " " + sv.mismatch);
       } else if (!sv.present && view.table) {
@@ -690,7 +837,26 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     for (Family f : {Family::kV4, Family::kV6}) {
       SetView& sv = view.set(f);
       const std::string& name = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
-      const std::vector<Range>& want = desired.of(f).ranges;
+      const FamilyRanges& want_set = want_of(f);
+      const std::vector<Range>& want = want_set.ranges;
+      const std::vector<uint64_t> no_timeouts;
+      const int idx = f == Family::kV4 ? 0 : 1;
+      if (staged[idx] || view.swap_present[idx]) {
+        // The staged set (or one left over by an interrupted swap): the rules that used it
+        // were flushed above, the new ones use the set under its own name.
+        const std::string swap = SwapName(name);
+        if (!staged[idx]) reasons.push_back("set " + swap + " was left over");
+        first.AddMessage(NFT_MSG_DELSET, inet, 0, "delete set " + swap, [&](nlmsghdr* nlh) {
+          nl::SetPtr s(nftnl_set_alloc());
+          nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+          nftnl_set_set_str(s.get(), NFTNL_SET_NAME, swap.c_str());
+          nftnl_set_nlmsg_build_payload(nlh, s.get());
+        });
+      }
+      if (staged[idx]) {
+        result->added += want.size();  // by the staging transactions
+        continue;
+      }
       if (sv.present && !sv.usable) {
         first.AddMessage(NFT_MSG_DELSET, inet, 0, "delete set " + name, [&](nlmsghdr* nlh) {
           nl::SetPtr s(nftnl_set_alloc());
@@ -704,7 +870,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         first.AddMessage(
             NFT_MSG_NEWSET, inet, NLM_F_CREATE, "create set " + name + " in table inet " + table,
             [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, BuildSet(spec_, f).get()); });
-        adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, want);
+        adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, want,
+                       spec_.timeouts ? TimeoutsMs(want_set.expires, now_ms) : no_timeouts);
         result->added += want.size();
         continue;
       }
@@ -715,14 +882,24 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         result->removed += sv.malformed.size();
       }
       if (!trusted && applied_) {
-        const std::vector<Range>& mine = f == Family::kV4 ? applied_->v4 : applied_->v6;
-        RangeDiff drift = DiffRanges(mine, *sv.ranges);
-        if (!drift.empty()) {
-          reasons.push_back("set " + name + " drifted: " + Plural(drift.remove.size(), "range") +
-                            " missing, " + std::to_string(drift.add.size()) + " unexpected");
-        }
+        std::string drift = Drift(f == Family::kV4 ? applied_->v4 : applied_->v6, *sv.ranges,
+                                  now_ms / 1000 + kExpiryToleranceSeconds);
+        if (!drift.empty()) reasons.push_back("set " + name + " drifted: " + drift);
       }
-      RangeDiff diff = DiffRanges(*sv.ranges, want);
+      if (spec_.timeouts) {
+        // A changed expiry is a delete plus an add of the same range in this transaction:
+        // Linux 6.1 cannot change an element's timeout in place (a plain add is a no-op).
+        TimedRangeDiff diff =
+            DiffTimedRanges(*sv.ranges, want_set, kExpiryToleranceSeconds, now_ms / 1000);
+        first.AddRanges(ElementVerb::kDelete, inet, table, name, f, diff.remove);
+        adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, diff.add,
+                       TimeoutsMs(diff.add_expires, now_ms));
+        result->removed += diff.remove.size() - diff.refreshed;
+        result->added += diff.add.size() - diff.refreshed;
+        result->refreshed += diff.refreshed;
+        continue;
+      }
+      RangeDiff diff = DiffRanges(sv.ranges->ranges, want);
       first.AddRanges(ElementVerb::kDelete, inet, table, name, f, diff.remove);
       adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, diff.add);
       result->removed += diff.remove.size();
@@ -765,8 +942,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
       }
     }
 
-    result->messages = first.messages() + (second ? second->messages() : 0);
-    result->batch_bytes = first.bytes() + (second ? second->bytes() : 0);
+    result->messages += first.messages() + (second ? second->messages() : 0);
+    result->batch_bytes += first.bytes() + (second ? second->bytes() : 0);
     if (!reasons.empty() && (view.table || applied_)) {
       result->repaired = true;
       for (const std::string& r : reasons) {
@@ -774,12 +951,15 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
       }
     }
     if (result->messages == 0) {
-      result->generation = *gen;
-      if (!trusted) applied_ = Applied{*gen, desired.v4.ranges, desired.v6.ranges};
+      result->generation = genid;
+      if (!trusted) {
+        applied_ = Applied{genid, {}, {}};
+        SetApplied(desired, timed_want);
+      }
       return Status::Ok();
     }
     if (options_.before_commit_for_test) options_.before_commit_for_test();
-    uint32_t generation = *gen;
+    uint32_t generation = genid;
     for (Batch* b : {&first, second ? &*second : nullptr}) {
       if (!b || b->empty()) continue;
       nl::CommitResult cr;
@@ -796,11 +976,117 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     applied_.reset();
     applied_ = Applied{generation, {}, {}};
   }
-  if (changed) {
-    applied_->v4 = desired.v4.ranges;
-    applied_->v6 = desired.v6.ranges;
-  }
+  if (changed) SetApplied(desired, timed_want);
   return Status::Ok();
+}
+
+Status NftBackend::StageRecreatedSets(KernelView* view,
+                                      const std::function<const FamilyRanges&(Family)>& want_of,
+                                      int64_t now_ms, uint32_t* genid, bool staged[2],
+                                      ApplyResult* result, int* kernel_errno) {
+  std::vector<Family> families;
+  for (Family f : {Family::kV4, Family::kV6}) {
+    if (view->set(f).present && !view->set(f).usable) families.push_back(f);
+  }
+  // Staging keeps working rules working. Without a table, an awake table, every chain hooked
+  // as configured and every counter its rules name, there is no blocking to keep (or the
+  // rules could not be re-pointed): the main transaction rebuilds everything at once.
+  if (families.empty() || !view->table || (view->table_flags & NFT_TABLE_F_DORMANT) ||
+      view->swap_present[0] || view->swap_present[1]) {
+    return Status::Ok();
+  }
+  const std::vector<ChainWant> chains = WantedChains(spec_);
+  for (const ChainWant& c : chains) {
+    std::vector<std::string> want_rules;
+    for (const RuleWant& w : c.rules) {
+      want_rules.push_back(WantedFingerprint(BuildRule(spec_, c.name, w).get()));
+    }
+    std::string why;
+    ChainState state = Assess(spec_, c, want_rules, *view, &why);
+    if (state == ChainState::kMissing || state == ChainState::kRecreate) return Status::Ok();
+    for (const std::string& counter : c.counters) {
+      if (!view->counters.count(counter)) return Status::Ok();
+    }
+  }
+  TableSpec swap = spec_;
+  for (Family f : families) {
+    std::string& name = f == Family::kV4 ? swap.set_v4 : swap.set_v6;
+    name = SwapName(name);
+  }
+  const uint16_t inet = NFPROTO_INET;
+  const std::string& table = spec_.table;
+  auto fill = [&](Batch* b, const TableSpec& s, Family f) {
+    const std::string& name = f == Family::kV4 ? s.set_v4 : s.set_v6;
+    const FamilyRanges& want = want_of(f);
+    b->AddMessage(NFT_MSG_NEWSET, inet, NLM_F_CREATE | NLM_F_EXCL,
+                  "create set " + name + " in table inet " + table,
+                  [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, BuildSet(s, f).get()); });
+    const std::vector<uint64_t> timeouts =
+        spec_.timeouts ? TimeoutsMs(want.expires, now_ms) : std::vector<uint64_t>{};
+    b->AddRanges(ElementVerb::kAdd, inet, table, name, f, want.ranges, timeouts);
+  };
+  auto commit = [&](Batch* b, const char* step) {
+    nl::CommitResult cr;
+    Status st = b->Commit(&cr);
+    *kernel_errno = cr.kernel_errno;
+    if (!st.ok()) return st.Wrap(std::string("recreating the sets, ") + step);
+    result->messages += b->messages();
+    result->batch_bytes += b->bytes();
+    while (++*genid == 0) {  // each commit moves the generation by one (zero is skipped)
+    }
+    return Status::Ok();
+  };
+  // 1. The new sets, filled, under temporary names: nothing uses them yet.
+  Batch build(&*socket_, *genid);
+  for (Family f : families) fill(&build, swap, f);
+  Status st = commit(&build, "building them under temporary names");
+  if (!st.ok()) return st;
+  // 2. The rules move to them, and the old sets go: one transaction, so one rule set or the
+  // other applies to every packet, each with its set fully populated.
+  Batch move(&*socket_, *genid);
+  for (const ChainWant& c : chains) {
+    move.AddMessage(NFT_MSG_DELRULE, inet, 0, "flush chain " + c.name, [&](nlmsghdr* nlh) {
+      nl::RulePtr r(nftnl_rule_alloc());
+      nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+      nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, c.name.c_str());
+      nftnl_rule_nlmsg_build_payload(nlh, r.get());
+    });
+    for (const RuleWant& w : c.rules) {
+      move.AddMessage(NFT_MSG_NEWRULE, inet, NLM_F_CREATE | NLM_F_APPEND,
+                      "add rule to chain " + c.name + " (" + w.counter + ")", [&](nlmsghdr* nlh) {
+                        nftnl_rule_nlmsg_build_payload(nlh, BuildRule(swap, c.name, w).get());
+                      });
+    }
+  }
+  for (Family f : families) {
+    const std::string& name = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+    move.AddMessage(NFT_MSG_DELSET, inet, 0, "delete set " + name, [&](nlmsghdr* nlh) {
+      nl::SetPtr s(nftnl_set_alloc());
+      nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+      nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
+      nftnl_set_nlmsg_build_payload(nlh, s.get());
+    });
+  }
+  st = commit(&move, "moving the rules to the new sets");
+  if (!st.ok()) return st;
+  // 3. The sets again under their own names, filled; the main transaction moves the rules
+  // back to them and deletes the temporary ones.
+  Batch rename(&*socket_, *genid);
+  for (Family f : families) fill(&rename, spec_, f);
+  st = commit(&rename, "building them under their own names");
+  if (!st.ok()) return st;
+  for (Family f : families) staged[f == Family::kV4 ? 0 : 1] = true;
+  return Status::Ok();
+}
+
+void NftBackend::SetApplied(const IntervalSet& desired, FamilyRanges* timed_want) {
+  if (spec_.timeouts) {
+    applied_->v4 = std::move(timed_want[0]);
+    applied_->v6 = std::move(timed_want[1]);
+  } else {
+    applied_->v4.ranges = desired.v4.ranges;
+    applied_->v6.ranges = desired.v6.ranges;
+  }
 }
 
 Status NftBackend::ReadStatus(KernelStatus* status) {
@@ -832,8 +1118,15 @@ Status NftBackend::ReadStatus(KernelStatus* status) {
     }
   }
   if (applied_ && applied_->generation == *gen) {
-    status->v4_elements = applied_->v4.size();
-    status->v6_elements = applied_->v6.size();
+    // Ranges the kernel has expired since are no longer counted.
+    const int64_t now = NowMs() / 1000;
+    auto live = [&](const FamilyRanges& fr) {
+      size_t n = fr.ranges.size();
+      for (int64_t e : fr.expires) n -= HasExpired(e, now);
+      return n;
+    };
+    status->v4_elements = live(applied_->v4);
+    status->v6_elements = live(applied_->v6);
     status->elements_counted = true;
   }
   return Status::Ok();
@@ -846,8 +1139,8 @@ Status NftBackend::ReadElements(IntervalSet* current) {
   KernelView view;
   st = ReadKernel(&view, /*dump_elements=*/true);
   if (!st.ok()) return st;
-  current->v4.ranges = std::move(view.set(Family::kV4).dumped);
-  current->v6.ranges = std::move(view.set(Family::kV6).dumped);
+  current->v4 = std::move(view.set(Family::kV4).dumped);
+  current->v6 = std::move(view.set(Family::kV6).dumped);
   return Status::Ok();
 }
 
@@ -859,17 +1152,17 @@ Status NftBackend::ReadTopHits(size_t n, std::vector<ElementHits>* hits) {
   Status st = EnsureSocket();
   if (!st.ok()) return st;
   for (Family f : {Family::kV4, Family::kV6}) {
-    std::vector<RawElement> elems;
+    std::vector<DumpedElement> elems;
     std::map<u128, std::pair<uint64_t, uint64_t>> counts;  // by start key
     st = DumpElements(f, [&](const nl::DecodedElement& d) {
-      elems.push_back(d.element);
+      elems.push_back({d.element, kNeverExpires});
       if (!d.element.interval_end && d.packets > 0) counts[d.element.key] = {d.packets, d.bytes};
     });
     if (!st.ok()) return st;
-    std::vector<Range> ranges;
+    FamilyRanges ranges;
     std::vector<RawElement> malformed;
-    PairElements(&elems, f, &ranges, &malformed);
-    for (const Range& r : ranges) {
+    PairElements(&elems, f, spec_.timeouts, &ranges, &malformed);
+    for (const Range& r : ranges.ranges) {
       auto it = counts.find(r.first);
       if (it == counts.end()) continue;
       hits->push_back({f == Family::kV4 ? 4 : 6, r, it->second.first, it->second.second});

@@ -9,6 +9,13 @@
 // When it has moved, the table's structure is re-read and the sets dumped, and any drift is
 // repaired in the same transaction as the update. Every batch carries the generation id it was
 // computed from; a concurrent change makes the kernel refuse it (ERESTART) and it is retried.
+//
+// With per-element timeouts (TableSpec::timeouts) the kernel also removes elements by itself.
+// That does not move the generation, so the copy of what was committed drops the ranges whose
+// expiry has passed before it is diffed; a dump leaves them out too (and shows the interval
+// ends of expired ranges until the kernel collects them: they are skipped, never deleted, as a
+// delete of something already gone aborts the whole batch). If an element expires between
+// the read and the commit (ENOENT), the transaction is retried against a fresh dump.
 #pragma once
 
 #include <functional>
@@ -66,11 +73,27 @@ class NftBackend : public SetBackend {
   Status ReadKernel(KernelView* view, bool dump_elements);
   void ReadSet(const nftnl_set* s, KernelView* view) const;
   Status ReconcileOnce(const IntervalSet& desired, ApplyResult* result, int* kernel_errno);
+  // A set whose flags, type or counters must change is recreated without a moment when
+  // traffic is not matched against a full set. On Linux 6.18, a set created in the same
+  // transaction as the rule that starts using it matches nothing for a short while after the
+  // commit (measured: packets pass); a populated set that already exists does not. So, before
+  // the main transaction: (1) build the new sets, filled, under temporary names; (2) move the
+  // rules to them and delete the old sets; (3) build the sets again under their own names. The
+  // main transaction then moves the rules back and deletes the temporary sets. Each step is
+  // one transaction guarded by the generation id, which moves by one per step (*genid).
+  // Skipped (the main transaction does it all) when there is no working blocking to keep.
+  Status StageRecreatedSets(KernelView* view,
+                            const std::function<const FamilyRanges&(Family)>& want_of,
+                            int64_t now_ms, uint32_t* genid, bool staged[2], ApplyResult* result,
+                            int* kernel_errno);
+  // Records what was committed: `desired`'s ranges, or with timeouts the two timed sets
+  // (v4, v6) that were sent, moved from.
+  void SetApplied(const IntervalSet& desired, FamilyRanges* timed_want);
 
   struct Applied {
     uint32_t generation = 0;
-    std::vector<Range> v4;
-    std::vector<Range> v6;
+    FamilyRanges v4;  // ranges, and expires when the sets have timeouts (sources unused)
+    FamilyRanges v6;
   };
 
   TableSpec spec_;

@@ -25,15 +25,22 @@ struct TableSpec {
   Action action = Action::kDrop;
   bool log = false;               // log (rate-limited) before dropping
   bool element_counters = false;  // per-element packet/byte counters (for --status --top)
+  // Per-element kernel timeouts: the sets get the timeout flag, and each desired range whose
+  // FamilyRanges::expires is set (Unix seconds, from NormaliseTimed) is added with the time it
+  // has left, so the kernel drops it on time by itself, agent running or not. A range whose
+  // expiry changes is deleted and re-added in the same transaction. Off: expires are ignored.
+  bool timeouts = false;
 };
 
 struct ApplyResult {
-  bool bootstrapped = false;  // table/sets/chains were (re)created in this transaction
-  bool repaired = false;      // drift was found and corrected in this transaction
-  std::string repair_reason;  // what drift was found ("set blocklist_v4 was flushed", ...)
-  size_t added = 0;           // elements (ranges) added
-  size_t removed = 0;         // elements (ranges) removed
-  size_t messages = 0;        // netlink messages in the batch (0: nothing was sent)
+  bool bootstrapped = false;   // table/sets/chains were (re)created in this transaction
+  bool repaired = false;       // drift was found and corrected in this transaction
+  std::string repair_reason;   // what drift was found ("set blocklist_v4 was flushed", ...)
+  size_t added = 0;            // elements (ranges) added
+  size_t removed = 0;          // elements (ranges) removed
+  size_t refreshed = 0;        // ranges re-added with a new expiry (not counted in added/removed)
+  size_t already_expired = 0;  // desired ranges whose expiry had passed: not added
+  size_t messages = 0;         // netlink messages in the batch (0: nothing was sent)
   size_t batch_bytes = 0;
   int retries = 0;          // generation-id races retried
   uint32_t generation = 0;  // ruleset generation after the commit
@@ -75,6 +82,8 @@ class SetBackend {
   // chains if missing, repairs drift (elements deleted or added by hand, set flushed, chain or
   // rule changed or deleted, table deleted), and applies the diff of elements. Either the whole
   // transaction commits or nothing changes. Sends nothing when the kernel already matches.
+  // With TableSpec::timeouts, `desired`'s expires (empty: all permanent) become per-element
+  // timeouts, and a changed expiry is a refresh in the same transaction.
   virtual Status Reconcile(const IntervalSet& desired, ApplyResult* result) = 0;
 
   // Reads the kernel: presence of the objects, element counts, per-chain counters. Does not
@@ -82,6 +91,7 @@ class SetBackend {
   virtual Status ReadStatus(KernelStatus* status) = 0;
 
   // Reads every element of both sets (a dump: slow for very large sets; for --explain and tests).
+  // With timeouts, `expires` holds each range's expiry as the kernel has it (0: permanent).
   virtual Status ReadElements(IntervalSet* current) = 0;
 
   // Per-element counters, most hit first (needs element_counters).

@@ -166,7 +166,7 @@ size_t DropExpired(IntervalSet* set, int64_t now) {
 }
 
 TimedRangeDiff DiffTimedRanges(const FamilyRanges& current, const FamilyRanges& desired,
-                               int64_t tolerance) {
+                               int64_t tolerance, int64_t now) {
   const bool timed = !current.expires.empty() && !desired.expires.empty();
   auto expiry = [](const FamilyRanges& s, size_t i) {
     return s.expires.empty() ? kNeverExpires : s.expires[i];
@@ -183,7 +183,12 @@ TimedRangeDiff DiffTimedRanges(const FamilyRanges& current, const FamilyRanges& 
   size_t i = 0, j = 0;
   while (i < cur.size() || j < want.size()) {
     if (j == want.size() || (i < cur.size() && c[cur[i]] < d[want[j]])) {
-      out.remove.push_back(c[cur[i++]]);
+      if (now != 0 && HasExpired(expiry(current, cur[i]), now)) {
+        ++out.left_to_expire;
+      } else {
+        out.remove.push_back(c[cur[i]]);
+      }
+      ++i;
     } else if (i == cur.size() || d[want[j]] < c[cur[i]]) {
       add(want[j++]);
     } else {
@@ -198,10 +203,11 @@ TimedRangeDiff DiffTimedRanges(const FamilyRanges& current, const FamilyRanges& 
   return out;
 }
 
-TimedSetDiff DiffTimed(const IntervalSet& current, const IntervalSet& desired, int64_t tolerance) {
+TimedSetDiff DiffTimed(const IntervalSet& current, const IntervalSet& desired, int64_t tolerance,
+                       int64_t now) {
   TimedSetDiff d;
-  d.v4 = DiffTimedRanges(current.v4, desired.v4, tolerance);
-  d.v6 = DiffTimedRanges(current.v6, desired.v6, tolerance);
+  d.v4 = DiffTimedRanges(current.v4, desired.v4, tolerance, now);
+  d.v6 = DiffTimedRanges(current.v6, desired.v6, tolerance, now);
   return d;
 }
 

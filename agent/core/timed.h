@@ -65,6 +65,7 @@ struct TimedRangeDiff {
   std::vector<Range> add;            // sorted
   std::vector<int64_t> add_expires;  // parallel to add
   size_t refreshed = 0;              // ranges in both remove and add
+  size_t left_to_expire = 0;         // not in desired, but expired at `now`: not removed
   bool empty() const { return remove.empty() && add.empty(); }
   size_t ops() const { return remove.size() + add.size(); }
 };
@@ -82,10 +83,13 @@ struct TimedSetDiff {
 // any sorted, duplicate-free list. When either side has no expires, ranges are compared alone
 // (exactly as DiffRanges) and `add_expires` takes the desired expiries (0 when it has none).
 // `tolerance` (seconds) absorbs the rounding of kernel timeouts read back from a dump.
+// `now` != 0: a current range that desired no longer has and whose expiry has passed at `now`
+// is not removed (counted in left_to_expire): the kernel drops it by itself, and deleting an
+// element that is already gone would fail the whole transaction. A refresh is always kept.
 TimedRangeDiff DiffTimedRanges(const FamilyRanges& current, const FamilyRanges& desired,
-                               int64_t tolerance = 0);
+                               int64_t tolerance = 0, int64_t now = 0);
 TimedSetDiff DiffTimed(const IntervalSet& current, const IntervalSet& desired,
-                       int64_t tolerance = 0);
+                       int64_t tolerance = 0, int64_t now = 0);
 
 // Applies a timed diff to `current` (for tests and for keeping the applied copy in memory):
 // the result has ranges and expires, sorted; sources are not kept.

@@ -85,6 +85,22 @@ OracleSet ReadOracleSet(const nlohmann::json& table, const std::string& set, Fam
   return out;
 }
 
+std::vector<OracleElement> ReadOracleElements(const nlohmann::json& table, const std::string& set) {
+  std::vector<OracleElement> out;
+  const nlohmann::json* s = FindObject(table, "set", set);
+  if (!s || !s->contains("elem")) return out;
+  for (const auto& e : (*s)["elem"]) {
+    OracleElement o;
+    o.range = ParseElement(e);
+    if (e.is_object() && e.contains("elem")) {
+      o.timeout = e["elem"].value("timeout", int64_t{0});
+      o.expires = e["elem"].value("expires", int64_t{0});
+    }
+    out.push_back(o);
+  }
+  return out;
+}
+
 OracleChain ReadOracleChain(const nlohmann::json& table, const std::string& chain) {
   OracleChain out;
   const nlohmann::json* c = FindObject(table, "chain", chain);

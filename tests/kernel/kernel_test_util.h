@@ -39,6 +39,15 @@ struct OracleSet {
 };
 OracleSet ReadOracleSet(const nlohmann::json& table, const std::string& set, Family family);
 
+// One element as nft prints it, with its timeout and the time it has left (whole seconds, as
+// `nft -j` prints them; 0: none, a permanent element).
+struct OracleElement {
+  Range range;
+  int64_t timeout = 0;
+  int64_t expires = 0;
+};
+std::vector<OracleElement> ReadOracleElements(const nlohmann::json& table, const std::string& set);
+
 struct OracleChain {
   bool present = false;
   std::string type, hook, policy;

@@ -191,6 +191,18 @@ TEST(DiffTimed, UnsortedCurrentAsFromAKernelDump) {
   EXPECT_EQ(d.add_expires, (std::vector<int64_t>{901}));
 }
 
+TEST(DiffTimed, ExpiredRangesAreLeftToTheKernel) {
+  FamilyRanges cur =
+      Timed({R("10.0.0.1"), R("10.0.0.2"), R("10.0.0.3"), R("10.0.0.4")}, {100, 150, 0, 100});
+  FamilyRanges want = Timed({R("10.0.0.4")}, {500});
+  TimedRangeDiff d = DiffTimedRanges(cur, want, 0, /*now=*/120);
+  EXPECT_EQ(d.remove, (std::vector<Range>{R("10.0.0.2"), R("10.0.0.3"), R("10.0.0.4")}))
+      << "10.0.0.1 expired at 100: the kernel removes it; 10.0.0.4 is renewed: refreshed";
+  EXPECT_EQ(d.left_to_expire, 1u);
+  EXPECT_EQ(d.refreshed, 1u);
+  EXPECT_EQ(DiffTimedRanges(cur, want).remove.size(), 4u) << "now = 0: every removal";
+}
+
 // CrowdSec's failure mode, at the core: indicators sharing one expiry, all renewed. Every one
 // of them must be refreshed (a diff that skipped them would let all expire in the same second).
 TEST(DiffTimed, MassRenewalRefreshesEveryRange) {
@@ -424,11 +436,30 @@ TEST(TimedProperty, DiffThenApplyGivesTheDesiredSetAndTouchesOnlyWhatChanged) {
                           cur.expires[i] + (rng() % 3 == 0 ? static_cast<int64_t>(rng() % 4) : 0));
     }
     const int64_t tolerance = static_cast<int64_t>(rng() % 2);
-    const TimedRangeDiff d = DiffTimedRanges(cur, want, tolerance);
+    const int64_t now = rng() % 2 ? 0 : 150;
+    const TimedRangeDiff d = DiffTimedRanges(cur, want, tolerance, now);
     ASSERT_TRUE(std::is_sorted(d.remove.begin(), d.remove.end()));
     ASSERT_TRUE(std::is_sorted(d.add.begin(), d.add.end()));
     ASSERT_EQ(d.add.size(), d.add_expires.size());
-    const FamilyRanges after = ApplyTimedDiff(cur, d);
+    FamilyRanges after = ApplyTimedDiff(cur, d);
+    // What is left over beyond `want` is exactly what expired at `now` and is not wanted: the
+    // kernel removes it by itself.
+    size_t left = 0;
+    for (size_t i = 0; i < cur.ranges.size(); ++i) {
+      const bool wanted = std::binary_search(want.ranges.begin(), want.ranges.end(), cur.ranges[i]);
+      if (!wanted && now != 0 && HasExpired(cur.expires[i], now)) ++left;
+    }
+    ASSERT_EQ(d.left_to_expire, left);
+    ASSERT_EQ(after.ranges.size(), want.ranges.size() + left);
+    for (size_t k = 0; k < after.ranges.size();) {
+      if (std::binary_search(want.ranges.begin(), want.ranges.end(), after.ranges[k])) {
+        ++k;
+        continue;
+      }
+      ASSERT_TRUE(now != 0 && HasExpired(after.expires[k], now));
+      after.ranges.erase(after.ranges.begin() + k);
+      after.expires.erase(after.expires.begin() + k);
+    }
     ASSERT_EQ(after.ranges, want.ranges);
     size_t refreshed = 0;
     for (size_t j = 0; j < want.ranges.size(); ++j) {
@@ -449,7 +480,8 @@ TEST(TimedProperty, DiffThenApplyGivesTheDesiredSetAndTouchesOnlyWhatChanged) {
       refreshed += !same;
     }
     ASSERT_EQ(d.refreshed, refreshed);
-    ASSERT_EQ(d.remove.size(), cur.ranges.size() - (want.ranges.size() - d.add.size()));
+    ASSERT_EQ(d.remove.size() + d.left_to_expire,
+              cur.ranges.size() - (want.ranges.size() - d.add.size()));
   }
 }
 

@@ -69,7 +69,7 @@ chmod 600 "$work/api_key"
 "$bin/iocwall-feedsim" gen-ca --out "$work/tls" >/dev/null
 
 step "The feed simulator serves it over HTTPS inside $gw"
-in_gw "$bin/iocwall-feedsim" --tls-port 0 --tls-dir "$work/tls" --api-key-file "$work/api_key" \
+ip netns exec "$gw" "$bin/iocwall-feedsim" --tls-port 0 --tls-dir "$work/tls" --api-key-file "$work/api_key" \
   --collection "demo-blocklist=$work/collection.txt" --port-file "$work/port.json" \
   --request-log "$work/requests.log" 2>"$work/feedsim.log" &
 sim_pid=$!

@@ -21,6 +21,8 @@ pkgs=(
   mandoc dpkg-dev file ansible ansible-lint systemd
   # tests/deploy/unit_sandbox.sh: traces the agent's system calls against the units' filters
   strace
+  # the fleet test: a standard caching reverse proxy in front of the feed
+  nginx
   # libFuzzer + sanitizer runtimes
   libclang-rt-14-dev
 )

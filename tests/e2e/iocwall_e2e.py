@@ -404,10 +404,11 @@ def _element_interval(e, version):
     raise AssertionError("unexpected set element %r" % (e,))
 
 
-def set_elements(ns, table="iocwall", family="inet", sets=("blocklist_v4", "blocklist_v6")):
-    """{4: [...], 6: [...]}: the kernel's elements, one interval each, as nft -j lists them."""
+def set_elements(ns, table="iocwall", family="inet", sets=None):
+    """{4: [...], 6: [...]}: the kernel's elements, one interval each, as nft -j lists them.
+    sets: {4: name, 6: name}, iocwall's by default."""
     out = {}
-    for version, name in zip((4, 6), sets):
+    for version, name in (sets or {4: "blocklist_v4", 6: "blocklist_v6"}).items():
         items = ns.nft_json("set", family, table, name)
         elems = [i["set"] for i in items if "set" in i][0].get("elem", [])
         out[version] = sorted(_element_interval(e, version) for e in elems)

@@ -64,8 +64,6 @@ content_encoding, fault. The Authorization value is
 never logged.
 )";
 
-volatile sig_atomic_t g_stop = 0;
-
 bool ReadKeyFile(const std::string& path, std::string* key, std::string* err) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -205,7 +205,10 @@ Result<Snapshot> ParseSnapshot(const std::string& text) {
   int64_t n = 0;
   if (!to_i64(fetched, &s.fetched_at)) return Status::Error("bad fetched_at");
   if (!to_i64(count, &n) || n < 0) return Status::Error("bad entries count");
-  s.entries.reserve(static_cast<size_t>(std::min<int64_t>(n, 10000000)));
+  // The count is only a claim: reserve no more entries than the text can hold (an entry line is
+  // at least 7 bytes, ":: 0 0\n"), so a corrupt header cannot force a huge allocation.
+  const int64_t fits = static_cast<int64_t>(text.size() / 7);
+  s.entries.reserve(static_cast<size_t>(std::min(n, fits)));
   size_t line_no = 4;
   bool ended = false;
   while (std::getline(in, line)) {

@@ -13,6 +13,7 @@
 #include "agent/host_info.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
+#include "agent/privileges.h"
 #include "agent/state.h"
 #include "agent/status.h"
 #include "agent/wiring.h"
@@ -346,6 +347,7 @@ int Main(int argc, char** argv) {
     std::cerr << "iocwall: " << s.message() << "\n";
     return kExitUsage;
   }
+  DropPrivileges();  // configuration loaded, no cycle yet: keep only CAP_NET_ADMIN from here on
   switch (inv->mode) {
     case Mode::kDryRun:
       return RunDryRun(*inv);

@@ -109,6 +109,32 @@ void AddRejected(ParseStats* stats, std::string_view text, std::string reason) {
   }
 }
 
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) n |= static_cast<uint8_t>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+// A server (or a proxy) may echo what it received: the Authorization header, the decoded
+// credentials. Every form of the key goes before any of the body is excerpted into a message;
+// redacting the message afterwards misses a key the excerpt cut in half.
+std::string ScrubBody(std::string body, const std::string& user, const std::string& key) {
+  if (key.empty()) return body;
+  body = Redact(std::move(body), key);
+  body = Redact(std::move(body), Base64(user + ":" + key));
+  return Redact(std::move(body), Base64(key));
+}
+
 // One whole fetch: owns the handle, the key and the result being built.
 class FetchRun {
  public:
@@ -233,7 +259,8 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     if (code != CURLE_OK) {
       f = ClassifyCurlError(code, errbuf_, transfer_.over_cap, o_.max_body_bytes);
     } else if (http < 200 || http >= 300) {
-      f = ClassifyHttpStatus(http, transfer_.body, transfer_.location);
+      f = ClassifyHttpStatus(http, ScrubBody(transfer_.body, o_.basic_user, key_.value()),
+                             transfer_.location);
       retry_after = ParseRetryAfter(transfer_.retry_after, clock_);
       if (retry_after) r_->retry_after_seconds = static_cast<int>(*retry_after);
     }

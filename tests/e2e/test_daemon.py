@@ -76,6 +76,18 @@ class DaemonTest(e2e.E2ETest):
         self.assertSetsEqual(self.ns, e2e.expected_sets([self.feed + ["198.18.7.8"]],
                                                         allow=[lifted]))
 
+    def test_running_daemon_repairs_drift(self):
+        # The daemon diffs against the copy it keeps; the ruleset generation tells it that
+        # someone else changed the kernel behind its back.
+        reference = e2e.without_handles(self.ns.ruleset())
+        self.ns.run(["nft", "flush", "set", "inet", "iocwall", "blocklist_v4"])
+        self.ns.run(["nft", "add", "element", "inet", "iocwall", "blocklist_v4",
+                     "{ 192.0.2.55 }"])
+        self.proc.send_signal(signal.SIGUSR1)
+        self.wait_log("cycle enforced-fresh", 2)
+        self.assertSetsEqual(self.ns, e2e.expected_sets([self.feed]))
+        self.assertEqual(e2e.without_handles(self.ns.ruleset()), reference)
+
     def test_sigterm_leaves_the_table_in_place(self):
         before = self.ns.ruleset()
         self.proc.send_signal(signal.SIGTERM)

@@ -3,7 +3,9 @@
 exactly (nft -j against Python's own arithmetic); a 1% churn that touches only the changed
 elements (the agent's report and the kernel's own event stream agree with the oracle)."""
 
+import json
 import os
+import time
 
 import iocwall_e2e as e2e
 
@@ -144,6 +146,99 @@ class EnforceTest(e2e.E2ETest):
         others = [ev for ev in events if not any("element" in ev.get(v, {})
                                                  for v in ("add", "delete"))]
         self.assertEqual(others, [])
+
+
+    def test_packets_dropped_and_counted(self):
+        """Real packets over a veth pair: a listed source is dropped and counted per element
+        (--status --top), an allowlisted one and an unlisted one pass."""
+        ns, sim, agent = self.start({"feed": ["198.51.100.64/28", "203.0.113.9"]},
+                                    allow=["198.51.100.77"])
+        peer = self.netns()
+        ns.run(["ip", "link", "add", "veth-gw", "type", "veth", "peer", "name", "veth-peer",
+                "netns", peer.name])
+        ns.run(["ip", "addr", "add", "198.51.100.1/24", "dev", "veth-gw"])
+        ns.run(["ip", "link", "set", "veth-gw", "up"])
+        for a in ("198.51.100.66", "198.51.100.77", "198.51.100.88"):
+            peer.run(["ip", "addr", "add", a + "/24", "dev", "veth-peer"])
+        peer.run(["ip", "link", "set", "veth-peer", "up"])
+        agent.run("--once", "--nftables.element_counters", "true", expect=0)
+
+        def ping(source):
+            return peer.run(["ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-I", source,
+                             "198.51.100.1"], check=False).returncode == 0
+        self.assertFalse(ping("198.51.100.66"))  # listed: dropped on input
+        self.assertTrue(ping("198.51.100.77"))   # allowlisted
+        self.assertTrue(ping("198.51.100.88"))   # not listed
+        doc = json.loads(agent.run("--status", "--json", "--top", "3",
+                                   "--nftables.element_counters", "true", expect=0).stdout)
+        self.assertEqual(doc["kernel"]["counters"]["input_v4_saddr"]["packets"], 2)
+        self.assertEqual(doc["top"][0]["entry"], "198.51.100.64-198.51.100.76")
+        self.assertEqual(doc["top"][0]["packets"], 2)
+
+    def test_drift_repaired(self):
+        """Someone else flushes a set, deletes a rule or the whole table: the next cycle puts
+        back exactly the enforced list and layout."""
+        entries = e2e.random_ipv4(self.rng, 3000) + e2e.random_ipv6(self.rng, 300)
+        ns, sim, agent = self.start({"feed": entries}, allow=())
+        agent.run("--once", expect=0)
+        expected = e2e.expected_sets([entries])
+        reference = e2e.without_handles(ns.ruleset())
+        rule = [i["rule"] for i in ns.nft_json("chain", "inet", "iocwall", "input")
+                if "rule" in i][0]
+        damages = [
+            (["flush", "set", "inet", "iocwall", "blocklist_v4"],
+             lambda a: a["added"] == len(expected[4]) and a["removed"] == 0),
+            (["delete", "rule", "inet", "iocwall", "input", "handle", str(rule["handle"])],
+             lambda a: a["repaired"] and a["added"] == 0 and a["removed"] == 0),
+            (["delete", "table", "inet", "iocwall"],
+             lambda a: a["bootstrapped"] and a["added"] == len(expected[4]) + len(expected[6])),
+        ]
+        for damage, report_ok in damages:
+            ns.run(["nft"] + damage)
+            self.assertNotEqual(e2e.without_handles(ns.ruleset()), reference)
+            agent.run("--once", expect=0)
+            self.assertSetsEqual(ns, expected, " ".join(damage) + ":")
+            self.assertEqual(e2e.without_handles(ns.ruleset()), reference, " ".join(damage))
+            state = e2e.load_state(self.state_dir)
+            self.assertTrue(report_ok(state["apply"]), (damage, state["apply"]))
+
+    def test_table_layout_options(self):
+        ns, sim, agent = self.start({"feed": ["198.51.100.0/24", "2a0c::/32"]}, allow=())
+        agent.run("--once", "--nftables.table", "fw_block", "--nftables.hooks", "input",
+                  "--nftables.priority", "10", "--nftables.action", "reject", expect=0)
+        self.assertEqual(e2e.tables(ns), [("inet", "fw_block")])
+        items = ns.nft_json("table", "inet", "fw_block")
+        chains = [i["chain"] for i in items if "chain" in i]
+        self.assertEqual([(c["name"], c["hook"], c["prio"]) for c in chains],
+                         [("input", "input", 10)])
+        rules = [i["rule"] for i in items if "rule" in i]
+        self.assertEqual(len(rules), 2)  # saddr in the IPv4 set, saddr in the IPv6 set
+        for r in rules:
+            kinds = [next(iter(x)) for x in r["expr"]]
+            self.assertIn("reject", kinds)
+            self.assertNotIn("drop", kinds)
+        self.assertEqual(e2e.set_elements(ns, table="fw_block"),
+                         e2e.expected_sets([["198.51.100.0/24", "2a0c::/32"]]))
+
+    def test_json_format_and_expiry(self):
+        """format = json carries each indicator's validity: an indicator whose validity ends
+        is lifted, and the last good list never extends it while the feed is down."""
+        entries = e2e.random_ipv4(self.rng, 2500)  # two JSON pages of 2,000
+        ns, sim, agent = self.start({"feed": entries}, allow=())
+        json_args = ["--api.format", "json"]
+        soon = time.time() + 3
+        sim.add("feed", ["198.18.0.1"],
+                valid_until=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)))
+        agent.run("--once", *json_args, expect=0)
+        self.assertSetsEqual(ns, e2e.expected_sets([entries + ["198.18.0.1"]]))
+        self.assertEqual([r["params"]["format"] for r in sim.requests() if r["method"] == "GET"],
+                         ["json"] * 2)
+        sim.stop()
+        # Past its validity (real time: the agent's clock is the system's).
+        e2e.wait_for(lambda: time.time() > soon + 1, 10, "the indicator's end of validity",
+                     interval=0.1)
+        agent.run("--once", *json_args, expect=1)  # feed down: last good list, minus expired
+        self.assertSetsEqual(ns, e2e.expected_sets([entries]))
 
 
 if __name__ == "__main__":

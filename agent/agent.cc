@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "agent/core/timed.h"
 #include "agent/guards.h"
 #include "agent/log.h"
 
@@ -97,7 +98,7 @@ void Agent::LoadState() {
   snapshots_loaded_ = false;
 }
 
-std::vector<TaggedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
+std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
   if (!snapshots_loaded_) {
     for (size_t i = 0; i < sources_.size(); ++i) {
       auto snap = state_->LoadSnapshot(sources_[i]->Name());
@@ -111,7 +112,7 @@ std::vector<TaggedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
     snapshots_loaded_ = true;
   }
   const int64_t now = clock_->NowUnix();
-  std::vector<TaggedPrefix> out;
+  std::vector<TimedPrefix> out;
   *with_snapshot = 0;
   for (size_t i = 0; i < snapshots_.size(); ++i) {
     if (!snapshots_[i]) continue;
@@ -120,19 +121,21 @@ std::vector<TaggedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
       // Fail-static never extends a validity: an indicator past its end is not enforced,
       // whether or not the feed can be reached today.
       if (Expired(e.valid_until, now)) continue;
-      out.push_back({e.prefix, static_cast<uint32_t>(i)});
+      out.push_back({e.prefix, static_cast<uint32_t>(i), e.valid_until});
     }
   }
   return out;
 }
 
-Agent::Built Agent::Build(const std::vector<TaggedPrefix>& tagged) {
+Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged) {
   Built b;
   Policy policy;
   policy.min_prefix_v4 = config_.sync.min_prefix_v4;
   policy.min_prefix_v6 = config_.sync.min_prefix_v6;
   NormaliseStats stats;
-  IntervalSet merged = Normalise(tagged, policy, &stats);
+  // Each address expires at the latest validity covering it (0: never); with kernel timeouts
+  // off the expiries are simply not sent.
+  IntervalSet merged = NormaliseTimed(tagged, policy, &stats);
   b.too_short = stats.too_short;
   for (const auto& p : stats.too_short_samples) {
     b.carved_out.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
@@ -216,7 +219,7 @@ CycleReport Agent::RunCycle(bool force) {
     return r;
   }
 
-  std::vector<TaggedPrefix> tagged;
+  std::vector<TimedPrefix> tagged;
   std::vector<GuardSource> guard_sources;
   size_t total = 0;
   for (const auto& fr : results) total += fr.prefixes.size();
@@ -229,7 +232,8 @@ CycleReport Agent::RunCycle(bool force) {
         ++expired;
         continue;
       }
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i)});
+      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
       ++kept;
     }
     r.sources[i].expired = expired;
@@ -284,6 +288,7 @@ CycleReport Agent::RunCycle(bool force) {
     r.summary = "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
                 std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) +
                 " -" + std::to_string(ar.removed) +
+                (ar.refreshed ? ", " + std::to_string(ar.refreshed) + " validities extended" : "") +
                 (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
                 (ar.bootstrapped ? ", table created" : "") +
                 (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
@@ -295,7 +300,7 @@ CycleReport Agent::RunCycle(bool force) {
 
 CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
   size_t with_snapshot = 0;
-  std::vector<TaggedPrefix> entries = LastGoodEntries(&with_snapshot);
+  std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
   if (with_snapshot == 0) {
     // Never fetched anything: there is no list to stand on. Leave the kernel exactly as it
     // is rather than enforce an empty list (which would remove what someone else put there).
@@ -371,7 +376,7 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
     unique.reserve(snap.entries.size());
     for (const auto& e : snap.entries) {
       if (!unique.empty() && unique.back().prefix == e.prefix) {
-        unique.back().valid_until = std::max(unique.back().valid_until, e.valid_until);
+        unique.back().valid_until = LaterExpiry(unique.back().valid_until, e.valid_until);
       } else {
         unique.push_back(e);
       }
@@ -424,7 +429,7 @@ void Agent::Finish(CycleReport* r) {
 Result<Plan> Agent::DryRun() {
   Plan plan;
   const int64_t now = clock_->NowUnix();
-  std::vector<TaggedPrefix> tagged;
+  std::vector<TimedPrefix> tagged;
   std::string failed;
   for (size_t i = 0; i < sources_.size(); ++i) {
     FetchResult fr = sources_[i]->Fetch();
@@ -443,7 +448,8 @@ Result<Plan> Agent::DryRun() {
     }
     for (size_t j = 0; j < fr.prefixes.size(); ++j) {
       if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) continue;
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i)});
+      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
     }
   }
   if (!failed.empty()) return Status::Error("dry run: " + failed);
@@ -488,7 +494,8 @@ std::string Agent::ReportToJson(const CycleReport& r) {
                 {"repaired", r.apply.repaired},
                 {"repair_reason", r.apply.repair_reason},
                 {"seconds", r.apply.seconds},
-                {"retries", r.apply.retries}};
+                {"retries", r.apply.retries},
+                {"refreshed", r.apply.refreshed}};
   j["apply_error"] = r.apply_error;
   j["enforced_fetched_at"] = r.enforced_fetched_at;
   j["enforced_elements"] = r.enforced_elements;
@@ -550,6 +557,7 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
     r.apply.repair_reason = a.value("repair_reason", "");
     r.apply.seconds = a.value("seconds", 0.0);
     r.apply.retries = a.value("retries", 0);
+    r.apply.refreshed = a.value("refreshed", size_t{0});
     r.apply_error = j.value("apply_error", "");
     r.enforced_fetched_at = j.value("enforced_fetched_at", int64_t{0});
     r.enforced_elements = j.value("enforced_elements", size_t{0});

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/core/clock.h"
 #include "agent/core/interval_set.h"
+#include "agent/core/timed.h"
 #include "agent/host_info.h"
 #include "agent/state.h"
 #include "feeds/source.h"
@@ -106,9 +107,9 @@ class Agent {
     size_t too_short = 0;
   };
   // Sources' entries (tagged with their index) -> what the kernel must hold.
-  Built Build(const std::vector<TaggedPrefix>& tagged);
+  Built Build(const std::vector<TimedPrefix>& tagged);
   // Entries of the last good snapshots that are still valid now.
-  std::vector<TaggedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
+  std::vector<TimedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
   void Finish(CycleReport* report);
   void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);

@@ -327,6 +327,9 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   IOCWALL_TRY(cv.Bool("nftables.log", &c->nft.log));
   IOCWALL_TRY(cv.Bool("nftables.element_counters", &c->nft.element_counters));
   if (cv.Has("metrics.textfile")) c->metrics_textfile = cv.Str("metrics.textfile");
+  // With per-indicator validity (format = json) the kernel expires each element by itself at
+  // its valid_until, so expiry stays exact while the agent is down.
+  c->nft.timeouts = c->api.format == "json";
 
   if (c->api.api_key_file.empty()) {
     const char* creds = std::getenv("CREDENTIALS_DIRECTORY");

@@ -199,6 +199,21 @@ TEST_F(AgentTest, ExpiredIndicatorsAreNotEnforcedEvenFromTheLastGoodList) {
   EXPECT_TRUE(backend_.Blocks("198.51.100.50"));
 }
 
+TEST_F(AgentTest, APrefixListedForeverAndWithAValidityNeverExpires) {
+  a_entries_ = {"198.51.100.1", "198.51.100.1"};
+  auto agent = Make();
+  a_->valid_until = {0, clock_.NowUnix() + 60};
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  auto snap = state_.LoadSnapshot("collection a");
+  ASSERT_TRUE(snap.ok() && snap.value());
+  ASSERT_EQ((*snap.value()).entries.size(), 1u);
+  EXPECT_EQ((*snap.value()).entries[0].valid_until, 0) << "0 means never: it wins";
+  long i = Find(backend_.kernel.v4, ParsePrefix("198.51.100.1")->addr);
+  ASSERT_GE(i, 0);
+  ASSERT_EQ(backend_.kernel.v4.expires.size(), backend_.kernel.v4.size());
+  EXPECT_EQ(backend_.kernel.v4.expires[i], 0) << "the kernel element gets no timeout";
+}
+
 TEST_F(AgentTest, StateWriteFailureKeepsEnforcingAndWarns) {
   auto agent = Make();
   state_.disk_full = true;

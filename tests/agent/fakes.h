@@ -75,6 +75,8 @@ class FakeBackend : public SetBackend {
     table_present = true;
     kernel.v4.ranges = desired.v4.ranges;
     kernel.v6.ranges = desired.v6.ranges;
+    kernel.v4.expires = desired.v4.expires;
+    kernel.v6.expires = desired.v6.expires;
     return Status::Ok();
   }
   Status ReadStatus(KernelStatus* s) override {

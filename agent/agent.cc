@@ -421,7 +421,8 @@ void Agent::Finish(CycleReport* r) {
                                  s.rejected_samples[0].text + "': " + s.rejected_samples[0].reason +
                                  ")";
       LogNotice(s.name + ": skipped " + std::to_string(s.rejected) +
-                " lines that are not IP addresses" + ex);
+                (s.rejected == 1 ? " line that is" : " lines that are") + " not an IP address" +
+                ex);
     }
   }
 }

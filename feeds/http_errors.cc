@@ -2,18 +2,6 @@
 
 namespace iocwall {
 
-// Printable excerpt of a server's error body, for the operator.
-std::string Excerpt(std::string_view body) {
-  std::string out;
-  for (char c : body.substr(0, 160)) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : ' ');
-  }
-  const size_t begin = out.find_first_not_of(' ');
-  const size_t end = out.find_last_not_of(' ');
-  return begin == std::string::npos ? std::string() : out.substr(begin, end - begin + 1);
-}
-
 FailureClass ClassifyCurlError(CURLcode code, const char* errbuf, bool over_cap, size_t cap) {
   std::string detail = errbuf != nullptr && errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code);
   switch (code) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "feeds/list_body.h"  // Excerpt
 #include "feeds/source.h"
 
 namespace iocwall {
@@ -25,8 +26,5 @@ FailureClass ClassifyCurlError(CURLcode code, const char* errbuf, bool over_cap,
 // A complete answer whose status is not 2xx. body: the answer (quoted in short when it is not
 // HTML); location: a redirect's target without its query.
 FailureClass ClassifyHttpStatus(long http, std::string_view body, std::string_view location);
-
-// Printable excerpt (160 bytes at most, control bytes as spaces) of text from the network.
-std::string Excerpt(std::string_view body);
 
 }  // namespace iocwall

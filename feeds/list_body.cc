@@ -60,6 +60,17 @@ Status CheckRejectedRatio(const ParseStats& stats, double max_rejected_ratio) {
   return Status::Ok();
 }
 
+std::string Excerpt(std::string_view body) {
+  std::string out;
+  for (char c : body.substr(0, 160)) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : ' ');
+  }
+  const size_t begin = out.find_first_not_of(' ');
+  const size_t end = out.find_last_not_of(' ');
+  return begin == std::string::npos ? std::string() : out.substr(begin, end - begin + 1);
+}
+
 size_t CountEntryLines(std::string_view body) {
   size_t count = 0;
   size_t pos = 0;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <string_view>
@@ -98,17 +97,6 @@ std::optional<int64_t> ParseRetryAfter(const std::string& v, Clock* clock) {
   return std::max<int64_t>(0, static_cast<int64_t>(when) - clock->NowUnix());
 }
 
-void AddRejected(ParseStats* stats, std::string_view text, std::string reason) {
-  ++stats->rejected;
-  if (stats->samples.size() < ParseStats::kMaxSamples) {
-    RejectedLine line;
-    line.line_no = stats->lines;
-    line.text = Excerpt(text.substr(0, 120));
-    line.reason = std::move(reason);
-    stats->samples.push_back(std::move(line));
-  }
-}
-
 std::string Base64(std::string_view in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -138,8 +126,11 @@ std::string ScrubBody(std::string body, const std::string& user, const std::stri
 // One whole fetch: owns the handle, the key and the result being built.
 class FetchRun {
  public:
-  FetchRun(const SekoiaOptions& o, Clock* clock, Backoff* backoff, FetchResult* r)
-      : o_(o), clock_(clock), backoff_(backoff), r_(r) {}
+  // modified_after: a changes fetch (format=json only) of what was created, modified,
+  // revoked or expired after that time; nullopt: the whole list.
+  FetchRun(const SekoiaOptions& o, Clock* clock, Backoff* backoff,
+           std::optional<int64_t> modified_after, FetchResult* r)
+      : o_(o), clock_(clock), backoff_(backoff), modified_after_(modified_after), r_(r) {}
 
   void Run();
   const std::string& key() const { return key_.value(); }
@@ -159,6 +150,7 @@ class FetchRun {
   const SekoiaOptions& o_;
   Clock* clock_;
   Backoff* backoff_;
+  const std::optional<int64_t> modified_after_;
   FetchResult* r_;
   Secret key_;
   CurlEasy curl_;
@@ -225,8 +217,16 @@ std::string FetchRun::PageUrl(const std::string& cursor) {
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string url = base + "/v2/inthreat/collections/" + CurlEscape(curl_.get(), o_.collection_id) +
                     "/objects?format=" + (o_.format == SekoiaFormat::kText ? "text" : "json") +
-                    "&limit=" + std::to_string(limit_) + "&skip_expired=true&include_revoked=false";
-  if (!cursor.empty()) url += "&cursor=" + CurlEscape(curl_.get(), cursor);
+                    "&limit=" + std::to_string(limit_);
+  // A changes fetch must see expiries and revocations too: they are changes to apply.
+  url += modified_after_ ? "&skip_expired=false&include_revoked=true"
+                         : "&skip_expired=true&include_revoked=false";
+  if (!cursor.empty()) {
+    // The API refuses modified_after next to a cursor: the cursor carries the filter on.
+    url += "&cursor=" + CurlEscape(curl_.get(), cursor);
+  } else if (modified_after_) {
+    url += "&modified_after=" + CurlEscape(curl_.get(), FormatRfc3339(*modified_after_));
+  }
   return url;
 }
 
@@ -299,78 +299,17 @@ bool FetchRun::TakeTextPage(size_t page_no, size_t* entries) {
 }
 
 bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor) {
-  const std::string where = " (page " + std::to_string(page_no) + ")";
-  const nlohmann::json doc = nlohmann::json::parse(transfer_.body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    Status shape = CheckListShape(transfer_.body, "");
-    Fail(FetchError::kBadBody,
-         (shape.ok() ? std::string("the answer is not valid JSON") : shape.message()) + where);
+  IndicatorPageOptions options;
+  options.now = clock_->NowUnix();
+  options.keep_inactive = modified_after_.has_value();
+  IndicatorPage page;
+  Status parsed = ParseIndicatorPage(transfer_.body, options, &page, r_);
+  if (!parsed.ok()) {
+    Fail(FetchError::kBadBody, parsed.message() + " (page " + std::to_string(page_no) + ")");
     return false;
   }
-  const auto items = doc.find("items");
-  if (items == doc.end() || !items->is_array()) {
-    Fail(FetchError::kBadBody, "the JSON answer has no \"items\" list" + where);
-    return false;
-  }
-  *entries = items->size();
-  next_cursor->clear();
-  if (const auto nc = doc.find("next_cursor"); nc != doc.end() && nc->is_string()) {
-    *next_cursor = nc->get<std::string>();
-  }
-  const int64_t now = clock_->NowUnix();
-  for (const auto& item : *items) {
-    if (!item.is_object()) {
-      ++r_->stats.lines;
-      AddRejected(&r_->stats, item.dump(), "not a JSON object");
-      continue;
-    }
-    // The server filters these (skip_expired, include_revoked); checking again costs nothing
-    // and keeps a lagging mirror from resurrecting an entry.
-    if (const auto rv = item.find("revoked");
-        rv != item.end() && rv->is_boolean() && rv->get<bool>()) {
-      continue;
-    }
-    int64_t valid_until = 0;
-    if (const auto vu = item.find("valid_until"); vu != item.end() && vu->is_string()) {
-      const auto t = ParseRfc3339(vu->get<std::string>());
-      if (t) {
-        if (*t <= now) continue;
-        valid_until = *t;
-      }
-    }
-    std::string id;
-    if (const auto it = item.find("id"); it != item.end() && it->is_string())
-      id = it->get<std::string>();
-    std::string pattern;
-    if (const auto p = item.find("pattern"); p != item.end() && p->is_string())
-      pattern = p->get<std::string>();
-    const auto values = ParseStixPattern(pattern);
-    if (!values) {
-      ++r_->stats.lines;
-      AddRejected(&r_->stats, pattern.empty() ? id : pattern,
-                  "no value in the indicator's pattern");
-      continue;
-    }
-    for (const PatternValue& v : *values) {
-      ++r_->stats.lines;
-      if (v.type != "ipv4-addr" && v.type != "ipv6-addr") {
-        AddRejected(&r_->stats, v.value, "not an IP indicator (" + v.type + ")");
-        continue;
-      }
-      const ParsedLine line = ParseLine(v.value);
-      if (line.kind != LineKind::kAccepted) {
-        AddRejected(&r_->stats, v.value,
-                    line.kind == LineKind::kRejected ? std::string(line.reason) : "empty value");
-        continue;
-      }
-      ++r_->stats.accepted;
-      r_->stats.host_bits_cleared += line.host_bits_cleared ? 1 : 0;
-      r_->stats.mapped_v4 += line.mapped_v4 ? 1 : 0;
-      r_->prefixes.push_back(line.prefix);
-      r_->valid_until.push_back(valid_until);
-      r_->ids.push_back(id);
-    }
-  }
+  *entries = page.items;
+  *next_cursor = std::move(page.next_cursor);
   return true;
 }
 
@@ -470,12 +409,22 @@ SekoiaSource::~SekoiaSource() = default;
 
 std::string SekoiaSource::Name() const { return "collection " + options_.collection_id; }
 
-FetchResult SekoiaSource::Fetch() {
+FetchResult SekoiaSource::Fetch() { return Run(std::nullopt); }
+
+bool SekoiaSource::SupportsChanges() const { return options_.format == SekoiaFormat::kJson; }
+
+FetchResult SekoiaSource::FetchChanges(int64_t since_unix) {
+  if (!SupportsChanges() || since_unix <= 0) return Fetch();
+  return Run(std::max<int64_t>(0, since_unix - kChangesOverlapSeconds));
+}
+
+FetchResult SekoiaSource::Run(std::optional<int64_t> modified_after) {
   const auto start = std::chrono::steady_clock::now();
   FetchResult r;
   r.source = Name();
+  r.incremental = modified_after.has_value();
   {
-    FetchRun run(options_, clock_, &backoff_, &r);
+    FetchRun run(options_, clock_, &backoff_, modified_after, &r);
     run.Run();
     if (!r.status.ok()) {
       // The message may quote libcurl or the server; neither may echo the key back.
@@ -483,10 +432,11 @@ FetchResult SekoiaSource::Fetch() {
     }
   }
   if (!r.status.ok()) {
-    // Never a half list: nothing of a failed fetch is usable.
+    // Never a half list: nothing of a failed fetch is usable (a half change set either).
     r.prefixes.clear();
     r.valid_until.clear();
     r.ids.clear();
+    r.revoked.clear();
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;

@@ -2,7 +2,10 @@
 //   GET {url}/v2/inthreat/collections/{id}/objects
 //       ?format=text&limit=10000&skip_expired=true&include_revoked=false
 // page after page along the Cursor response header (format=text), or the next_cursor field
-// (format=json, which also gives each indicator's validity and id).
+// (format=json, which also gives each indicator's validity and id). In format=json it can also
+// fetch changes only (FetchChanges):
+//       ?format=json&limit=2000&skip_expired=false&include_revoked=true&modified_after=T
+// then the same query with the returned cursor in place of modified_after.
 //
 // Any failure fails the whole fetch: the result then holds no prefixes, an error class and a
 // message that names the collection and says what to check. The API key is read from its file
@@ -11,7 +14,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/core/clock.h"
@@ -19,6 +24,9 @@
 #include "feeds/source.h"
 
 namespace iocwall {
+
+// How far before the caller's "since" a changes fetch starts looking (seconds).
+inline constexpr int64_t kChangesOverlapSeconds = 300;
 
 enum class SekoiaAuth : uint8_t {
   kBasic,   // HTTP Basic, the key as password (the seed article's way)
@@ -61,10 +69,21 @@ class SekoiaSource : public Source {
 
   std::string Name() const override;
   FetchResult Fetch() override;
+  // format=json only; a text source answers FetchChanges with a full Fetch.
+  bool SupportsChanges() const override;
+  // Asks for what changed after since_unix - kChangesOverlapSeconds: every indicator created,
+  // modified (its validity extended, say), revoked (revoked[i] = 1) or expired (its past
+  // valid_until) in that window, whatever its state now. The overlap repeats a few changes,
+  // which is harmless (applying a change twice gives the same set), and covers a clock skew
+  // between this host and the server of up to that much.
+  FetchResult FetchChanges(int64_t since_unix) override;
 
   const SekoiaOptions& options() const { return options_; }
 
  private:
+  // One whole fetch: modified_after set for a changes fetch.
+  FetchResult Run(std::optional<int64_t> modified_after);
+
   SekoiaOptions options_;
   Clock* clock_;
   // Kept across fetches: the WAF counts requests and errors whatever fetch they belong to.

@@ -42,6 +42,13 @@ struct FetchResult {
   // Parallel to prefixes when the source names each indicator (format=json: the STIX id,
   // "indicator--..."), for provenance; empty otherwise.
   std::vector<std::string> ids;
+  // Parallel to prefixes in a changes fetch (incremental): 1 where the indicator was revoked
+  // (remove it), 0 where it was created or modified (add it, or update its valid_until, which
+  // may already be past: expired indicators are reported too). Empty in a full fetch.
+  std::vector<uint8_t> revoked;
+  // True when this is a changes fetch (FetchChanges answered with changes only, to be applied
+  // on top of the last full snapshot); false for a whole list that replaces the last one.
+  bool incremental = false;
   ParseStats stats;
 
   size_t pages = 0;
@@ -56,6 +63,15 @@ class Source {
   // Fetches the whole source. Any failure fails the whole fetch: a partial page sequence is
   // never returned as success (prefixes is empty when status is not ok).
   virtual FetchResult Fetch() = 0;
+
+  // Whether FetchChanges can answer with changes only (a Sekoia collection in format=json).
+  virtual bool SupportsChanges() const { return false; }
+  // The indicators created, modified, revoked or expired since since_unix (the time the last
+  // successful fetch started, by this host's clock; the source allows for clock skew), with
+  // incremental set. Sources that cannot (and any source for since_unix <= 0) do a full
+  // Fetch() instead and leave incremental false: callers check the flag, not the source type.
+  // The same all-or-nothing rule as Fetch.
+  virtual FetchResult FetchChanges(int64_t /*since_unix*/) { return Fetch(); }
 };
 
 }  // namespace iocwall

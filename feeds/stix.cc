@@ -1,7 +1,11 @@
 #include "feeds/stix.h"
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "feeds/list_body.h"
 
 namespace iocwall {
 
@@ -42,6 +46,81 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void AddRejected(ParseStats* stats, std::string_view text, std::string reason) {
+  ++stats->rejected;
+  if (stats->samples.size() < ParseStats::kMaxSamples) {
+    RejectedLine line;
+    line.line_no = stats->lines;
+    line.text = Excerpt(text.substr(0, 120));
+    line.reason = std::move(reason);
+    stats->samples.push_back(std::move(line));
+  }
+}
+
+// Ids go to logs, snapshots and --explain: anything else than a plain token is dropped.
+std::string PrintableId(const nlohmann::json& item) {
+  const auto it = item.find("id");
+  if (it == item.end() || !it->is_string()) return {};
+  const std::string& id = it->get_ref<const std::string&>();
+  const bool plain = !id.empty() && id.size() <= 200 &&
+                     std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  return plain ? id : std::string();
+}
+
+// One item of a page, into *out (or nowhere, when the options leave it out).
+void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, FetchResult* out) {
+  ParseStats* stats = &out->stats;
+  if (!item.is_object()) {
+    ++stats->lines;
+    AddRejected(stats, item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                "not a JSON object");
+    return;
+  }
+  const auto rv = item.find("revoked");
+  const bool revoked = rv != item.end() && rv->is_boolean() && rv->get<bool>();
+  // The server filters these in a full fetch; checking again costs nothing and keeps a lagging
+  // mirror from resurrecting an entry.
+  if (revoked && !o.keep_inactive) return;
+  int64_t valid_until = 0;
+  if (const auto vu = item.find("valid_until"); vu != item.end() && vu->is_string()) {
+    if (const auto t = ParseRfc3339(vu->get_ref<const std::string&>())) {
+      if (*t <= o.now && !o.keep_inactive) return;
+      valid_until = *t;
+    }
+  }
+  std::string id = PrintableId(item);
+  std::string_view pattern;
+  if (const auto p = item.find("pattern"); p != item.end() && p->is_string())
+    pattern = p->get_ref<const std::string&>();
+  const auto values = ParseStixPattern(pattern);
+  if (!values) {
+    ++stats->lines;
+    AddRejected(stats, pattern.empty() ? std::string_view(id) : pattern,
+                "no value in the indicator's pattern");
+    return;
+  }
+  for (const PatternValue& v : *values) {
+    ++stats->lines;
+    if (v.type != "ipv4-addr" && v.type != "ipv6-addr") {
+      AddRejected(stats, v.value, "not an IP indicator (" + v.type + ")");
+      continue;
+    }
+    const ParsedLine line = ParseLine(v.value);
+    if (line.kind != LineKind::kAccepted) {
+      AddRejected(stats, v.value,
+                  line.kind == LineKind::kRejected ? std::string(line.reason) : "empty value");
+      continue;
+    }
+    ++stats->accepted;
+    stats->host_bits_cleared += line.host_bits_cleared ? 1 : 0;
+    stats->mapped_v4 += line.mapped_v4 ? 1 : 0;
+    out->prefixes.push_back(line.prefix);
+    out->valid_until.push_back(valid_until);
+    out->ids.push_back(id);
+    if (o.keep_inactive) out->revoked.push_back(revoked ? 1 : 0);
+  }
 }
 
 }  // namespace
@@ -138,6 +217,31 @@ std::string FormatRfc3339(int64_t unix_seconds) {
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+Status ParseIndicatorPage(std::string_view body, const IndicatorPageOptions& options,
+                          IndicatorPage* page, FetchResult* out) {
+  const nlohmann::json doc = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    // An HTML page or binary garbage says more about what went wrong than "not JSON" does; a
+    // broken object (cut short, say) is just that.
+    const size_t first = body.find_first_not_of(" \t\r\n");
+    const bool brace = first != std::string_view::npos && body[first] == '{';
+    Status shape = brace ? Status::Ok() : CheckListShape(body, "");
+    return shape.ok() ? Status::Error("the answer is not valid JSON") : shape;
+  }
+  if (!doc.is_object()) return Status::Error("the JSON answer is not an object");
+  const auto items = doc.find("items");
+  if (items == doc.end() || !items->is_array()) {
+    return Status::Error("the JSON answer has no \"items\" list");
+  }
+  page->items = items->size();
+  page->next_cursor.clear();
+  if (const auto nc = doc.find("next_cursor"); nc != doc.end() && nc->is_string()) {
+    page->next_cursor = nc->get<std::string>();
+  }
+  for (const auto& item : *items) TakeIndicator(item, options, out);
+  return Status::Ok();
 }
 
 }  // namespace iocwall

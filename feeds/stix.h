@@ -1,5 +1,6 @@
 // The small part of STIX 2.1 that format=json answers need: the observable values of an
-// indicator's pattern and RFC 3339 timestamps.
+// indicator's pattern, RFC 3339 timestamps, and a page of indicators as the objects endpoint
+// returns it. Pure (no I/O), so that the whole page path can be fuzzed.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "agent/core/status.h"
+#include "feeds/source.h"
 
 namespace iocwall {
 
@@ -26,5 +30,28 @@ std::optional<int64_t> ParseRfc3339(std::string_view text);
 
 // Unix seconds -> "2024-05-01T12:00:00Z".
 std::string FormatRfc3339(int64_t unix_seconds);
+
+struct IndicatorPageOptions {
+  int64_t now = 0;  // an indicator whose valid_until is at or before now has expired
+  // false (a full snapshot): revoked and expired indicators are left out, as the server should
+  // already have done (skip_expired=true, include_revoked=false). true (a changes fetch): they
+  // are kept, expired ones with their past valid_until, revoked ones flagged in
+  // FetchResult::revoked, because the receiver must remove what it holds of them.
+  bool keep_inactive = false;
+};
+
+struct IndicatorPage {
+  size_t items = 0;         // entries in "items", whatever they hold (for the short-page rule)
+  std::string next_cursor;  // empty when null, absent or not a string
+};
+
+// Parses one format=json page, {"items": [...], "next_cursor": "..." | null}. Each IP value of
+// each indicator's pattern is appended to out->prefixes, with out->valid_until (0: no end or
+// unreadable), out->ids (the STIX id; empty unless it is 1..200 printable ASCII bytes without
+// spaces) and, when keep_inactive, out->revoked. Other values (domains, URLs) and malformed
+// items are counted in out->stats as rejected. Fails, appending nothing, when the body is not a
+// JSON object with an "items" list; the message says what arrived instead.
+Status ParseIndicatorPage(std::string_view body, const IndicatorPageOptions& options,
+                          IndicatorPage* page, FetchResult* out);
 
 }  // namespace iocwall

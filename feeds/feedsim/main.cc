@@ -36,10 +36,13 @@ Usage:
 
 Endpoints served (any path prefix before /v2, e.g. /api):
   GET  /v2/inthreat/collections/{id}/objects?format=text|json&limit=N&cursor=C
-       &skip_expired=true|false&include_revoked=true|false
+       &skip_expired=true|false&include_revoked=true|false&modified_after=T
        text: one value a line, next cursor in the "Cursor" header (sent with every non-empty
        page), limit 1..10000 (default 100); json: {"items": [...], "next_cursor": C|null},
        limit 1..2000. Defaults: format=json, skip_expired=false, include_revoked=true.
+       modified_after (RFC 3339 UTC): only indicators created, re-added, or revoked (simulator
+       clock) strictly after T, on top of the other filters; not with cursor (400): the
+       cursors of such a walk carry T on.
   POST /v2/inthreat/ioc-collections/{id}/indicators/text  -> 202
        {"format": "ipv4-addr.value"|"ipv6-addr.value", "indicators": "a\nb",
         "valid_for": DAYS | "valid_until": "RFC 3339"}   (default validity: --valid-days)
@@ -54,14 +57,14 @@ FAULT (a JSON object, for --fault and POST /_sim/fault), applied to the objects 
   garbage true       200 with random bytes                empty true         200 with empty body
   html true          200 text/html proxy error page       crlf true          CRLF line ends
   bom true           UTF-8 BOM before the page            repeat_cursor true echo the request's cursor
-  drop_cursor true   no Cursor header
+  drop_cursor true   no cursor (Cursor header, next_cursor)
   skip N             let N requests through first         times N            apply to N requests (-1: all)
 
 Request log (--request-log): one JSON object a line per API request: seq, time, method, path,
 params, tls, remote_port, auth_scheme (basic|bearer|none|other), auth_ok, user_agent, accept,
-accept_encoding, status, entries, bytes (before compression), cursor_in, cursor_out,
-content_encoding, fault. The Authorization value is
-never logged.
+accept_encoding, status, entries, bytes (before compression), cursor_in, cursor_out (either
+format), modified_after (the filter in force, from the query or the cursor), content_encoding,
+fault. The Authorization value is never logged.
 )";
 
 bool ReadKeyFile(const std::string& path, std::string* key, std::string* err) {
@@ -170,7 +173,7 @@ int Serve(int argc, char** argv) {
       ("auth", po::value(&o.auth)->default_value("any"), "accepted scheme: basic, bearer or any")
       ("collection", po::value(&collections),
        "ID (empty), ID=FILE (list: one value a line, valid --valid-days; or .json array of "
-       "{value, valid_from, valid_until, revoked, id}), ID=gen:N (N IPv4 addresses), "
+       "{value, valid_from, valid_until, revoked, id, modified}), ID=gen:N (N IPv4 addresses), "
        "ID=gen:N:mixed (every tenth IPv6); repeatable")
       ("collections-dir", po::value(&collections_dir),
        "load every file NAME[.txt|.list|.json] of DIR as collection NAME")

@@ -99,6 +99,7 @@ json IndicatorJson(const Indicator& ind) {
       {"name", ind.value},
       {"pattern", "[" + pattern_type + ":value = '" + literal + "']"},
       {"pattern_type", "stix"},
+      {"modified", FormatTime(ind.modified)},
       {"valid_from", FormatTime(ind.valid_from)},
       {"valid_until", ind.valid_until == 0 ? json(nullptr) : json(FormatTime(ind.valid_until))},
       {"revoked", ind.revoked},
@@ -340,23 +341,41 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           JsonError(res, 400, "skip_expired and include_revoked take true or false");
           return finish(400);
         }
-        if (options_.strict_query && (format != "text" || limit != kMaxTextLimit ||
-                                      !page_req.skip_expired || page_req.include_revoked)) {
+        const bool has_modified_after = req.has_param("modified_after");
+        if (options_.strict_query &&
+            (format != "text" || limit != kMaxTextLimit || !page_req.skip_expired ||
+             page_req.include_revoked || has_modified_after)) {
           JsonError(res, 400, "strict mode: the seed article's query is expected");
           return finish(400);
         }
         const std::string cursor_in = req.has_param("cursor") ? req.get_param_value("cursor") : "";
+        if (has_modified_after) {
+          // Sekoia's documentation: modified_after is not to be combined with cursor (the
+          // cursor of a walk begun with modified_after carries it).
+          if (!cursor_in.empty()) {
+            JsonError(res, 400, "modified_after cannot be combined with cursor");
+            return finish(400);
+          }
+          page_req.modified_after = ParseTime(req.get_param_value("modified_after"));
+          if (!page_req.modified_after) {
+            JsonError(res, 400, "modified_after must be an RFC 3339 UTC time");
+            return finish(400);
+          }
+        }
         if (!cursor_in.empty()) {
-          const auto offset = DecodeCursor(cursor_in);
-          if (!offset) {
+          const auto state = DecodeCursor(cursor_in);
+          if (!state) {
             JsonError(res, 400, "invalid cursor");
             return finish(400);
           }
-          page_req.offset = *offset;
+          page_req.offset = state->offset;
+          page_req.modified_after = state->modified_after;
         }
+        if (page_req.modified_after) log["modified_after"] = FormatTime(*page_req.modified_after);
         const std::string id = CollectionFromPath(req);
         std::string body;
         std::string cursor_out;
+        json items = json::array();  // format=json, serialised once the cursor is final
         size_t count = 0;
         {
           std::lock_guard<std::mutex> lock(store_->mutex());
@@ -366,22 +385,26 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           }
           const Page page = store_->Scan(id, page_req);
           count = page.items.size();
+          // Text sends a cursor with every non-empty page; JSON's next_cursor is null on the last.
+          const bool more = format == "text" ? count > 0 : !page.at_end && count == limit;
+          if (more) cursor_out = EncodeCursor(page.next_offset, page_req.modified_after);
           if (format == "text") {
             body.reserve(count * 16);
             for (const Indicator* ind : page.items) {
               body += ind->value;
               body += '\n';
             }
-            if (count > 0) cursor_out = EncodeCursor(page.next_offset);
           } else {
-            json items = json::array();
             for (const Indicator* ind : page.items) items.push_back(IndicatorJson(*ind));
-            const bool more = !page.at_end && count == limit;
-            body =
-                json{{"items", items},
-                     {"next_cursor", more ? json(EncodeCursor(page.next_offset)) : json(nullptr)}}
-                    .dump();
           }
+        }
+        if (fault && fault->repeat_cursor)
+          cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
+        if (fault && fault->drop_cursor) cursor_out.clear();
+        if (format == "json") {
+          body = json{{"items", std::move(items)},
+                      {"next_cursor", cursor_out.empty() ? json(nullptr) : json(cursor_out)}}
+                     .dump();
         }
         if (fault && fault->crlf) {
           std::string crlf;
@@ -393,9 +416,6 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           body.swap(crlf);
         }
         if (fault && fault->bom) body.insert(0, "\xEF\xBB\xBF");
-        if (fault && fault->repeat_cursor)
-          cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
-        if (fault && fault->drop_cursor) cursor_out.clear();
         if (format == "text" && !cursor_out.empty()) res.set_header("Cursor", cursor_out);
         log["entries"] = count;
         log["bytes"] = body.size();
@@ -446,7 +466,7 @@ void SimServer::Register(httplib::Server& server, bool tls) {
         return finish(404);
       }
       if (revoke) {
-        const size_t n = store_->Revoke(id, values);
+        const size_t n = store_->Revoke(id, values, Now());
         log["revoked"] = n;
         res.set_content(json{{"revoked", n}}.dump(), "application/json");
         return finish(200);

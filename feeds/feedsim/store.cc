@@ -16,6 +16,13 @@ namespace iocwall::feedsim {
 namespace {
 
 constexpr uint64_t kCursorKey = 0x9e3779b97f4a7c15ull;
+constexpr uint64_t kCursorTimeKey = 0xc2b2ae3d27d4eb4full;
+
+uint64_t CursorCheck(size_t offset, std::optional<int64_t> modified_after) {
+  uint64_t mix = offset * kCursorKey;
+  if (modified_after) mix ^= static_cast<uint64_t>(*modified_after) * kCursorTimeKey;
+  return mix >> 40;
+}
 
 uint64_t Fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -66,23 +73,37 @@ std::string IndicatorId(const std::string& value) {
   return buf;
 }
 
-std::string EncodeCursor(size_t offset) {
-  char buf[64];
-  snprintf(buf, sizeof buf, "c1.%zx.%llx", offset,
-           static_cast<unsigned long long>((offset * kCursorKey) >> 40));
+std::string EncodeCursor(size_t offset, std::optional<int64_t> modified_after) {
+  char buf[96];
+  const unsigned long long check = CursorCheck(offset, modified_after);
+  if (modified_after) {
+    snprintf(buf, sizeof buf, "c2.%zx.%llx.%llx", offset,
+             static_cast<unsigned long long>(*modified_after), check);
+  } else {
+    snprintf(buf, sizeof buf, "c1.%zx.%llx", offset, check);
+  }
   return buf;
 }
 
-std::optional<size_t> DecodeCursor(const std::string& cursor) {
-  size_t offset = 0;
+std::optional<CursorState> DecodeCursor(const std::string& cursor) {
+  CursorState state;
   unsigned long long check = 0;
+  unsigned long long time = 0;
   int used = 0;
-  if (sscanf(cursor.c_str(), "c1.%zx.%llx%n", &offset, &check, &used) != 2 ||
-      static_cast<size_t>(used) != cursor.size()) {
+  auto whole = [&](int fields, int want) {
+    return fields == want && static_cast<size_t>(used) == cursor.size();
+  };
+  if (cursor.rfind("c2.", 0) == 0) {
+    if (!whole(sscanf(cursor.c_str(), "c2.%zx.%llx.%llx%n", &state.offset, &time, &check, &used),
+               3)) {
+      return std::nullopt;
+    }
+    state.modified_after = static_cast<int64_t>(time);
+  } else if (!whole(sscanf(cursor.c_str(), "c1.%zx.%llx%n", &state.offset, &check, &used), 2)) {
     return std::nullopt;
   }
-  if (check != ((offset * kCursorKey) >> 40)) return std::nullopt;
-  return offset;
+  if (check != CursorCheck(state.offset, state.modified_after)) return std::nullopt;
+  return state;
 }
 
 void Store::Put(Collection* c, Indicator ind) {
@@ -90,6 +111,7 @@ void Store::Put(Collection* c, Indicator ind) {
   if (it != c->by_value.end()) {
     Indicator& old = c->items[it->second];
     old.valid_until = ind.valid_until;
+    old.modified = ind.modified;
     return;
   }
   if (ind.id.empty()) ind.id = IndicatorId(ind.value);
@@ -127,9 +149,11 @@ bool Store::LoadFile(const std::string& id, const std::string& path, int64_t now
       ind.revoked = j.value("revoked", false);
       ind.valid_from = now;
       ind.valid_until = now + int64_t{valid_days} * 86400;
-      for (const char* key : {"valid_from", "valid_until"}) {
+      ind.modified = now;
+      for (const auto& [key, field] :
+           {std::pair{"valid_from", &ind.valid_from}, std::pair{"valid_until", &ind.valid_until},
+            std::pair{"modified", &ind.modified}}) {
         if (!j.contains(key)) continue;
-        int64_t* field = std::string(key) == "valid_from" ? &ind.valid_from : &ind.valid_until;
         if (j[key].is_null()) {
           *field = 0;
         } else if (auto t = ParseTime(j[key].is_string() ? j[key].get<std::string>() : "")) {
@@ -152,6 +176,7 @@ bool Store::LoadFile(const std::string& id, const std::string& path, int64_t now
     ind.value = line;
     ind.valid_from = now;
     ind.valid_until = now + int64_t{valid_days} * 86400;
+    ind.modified = now;
     Put(&c, std::move(ind));
   }
   return true;
@@ -177,6 +202,7 @@ void Store::Generate(const std::string& id, size_t n, bool mix_v6, int64_t now, 
     ind.value = buf;
     ind.valid_from = now;
     ind.valid_until = now + int64_t{valid_days} * 86400;
+    ind.modified = now;
     Put(&c, std::move(ind));
   }
 }
@@ -192,6 +218,7 @@ Page Store::Scan(const std::string& id, const PageRequest& req) const {
     if (ind.revoked && !req.include_revoked) continue;
     if (req.skip_expired && ind.valid_until != 0 && ind.valid_until <= req.now) continue;
     if (ind.valid_from > req.now) continue;  // not valid yet
+    if (req.modified_after && ind.modified <= *req.modified_after) continue;
     page.items.push_back(&ind);
   }
   page.next_offset = i;
@@ -219,12 +246,13 @@ AddOutcome Store::Add(const std::string& id, const std::vector<std::string>& val
     ind.type = type;
     ind.valid_from = now;
     ind.valid_until = valid_until;
+    ind.modified = now;
     Put(&c, std::move(ind));
   }
   return out;
 }
 
-size_t Store::Revoke(const std::string& id, const std::vector<std::string>& values) {
+size_t Store::Revoke(const std::string& id, const std::vector<std::string>& values, int64_t now) {
   const auto it = collections_.find(id);
   if (it == collections_.end()) return 0;
   size_t n = 0;
@@ -232,8 +260,10 @@ size_t Store::Revoke(const std::string& id, const std::vector<std::string>& valu
     const auto found = it->second.by_value.find(v);
     if (found == it->second.by_value.end()) continue;
     Indicator& ind = it->second.items[found->second];
-    if (!ind.revoked) ++n;
-    ind.revoked = true;  // final, as in Sekoia
+    if (ind.revoked) continue;  // final, as in Sekoia: revoking again changes nothing
+    ++n;
+    ind.revoked = true;
+    ind.modified = now;
   }
   return n;
 }

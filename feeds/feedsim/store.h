@@ -1,7 +1,7 @@
 // The simulator's model of Sekoia.io IOC collections: indicators with a validity window and a
-// revoked flag, served page by page the way the real endpoint does (text or JSON, opaque
-// cursors, skip_expired / include_revoked filters). Independent of iocwall's own parser on
-// purpose: the double must not share the code it tests.
+// revoked flag and a modification time, served page by page the way the real endpoint does
+// (text or JSON, opaque cursors, skip_expired / include_revoked / modified_after filters).
+// Independent of iocwall's own parser on purpose: the double must not share the code it tests.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,9 @@ struct Indicator {
   int64_t valid_from = 0;
   int64_t valid_until = 0;  // 0: no end
   bool revoked = false;
+  // Simulator clock time of its creation or last change (re-added: validity updated; revoked),
+  // what modified_after compares with.
+  int64_t modified = 0;
 };
 
 // The STIX observable type of a value, as Sekoia would classify it.
@@ -31,6 +34,7 @@ struct PageRequest {
   size_t limit = 100;
   bool skip_expired = false;
   bool include_revoked = true;
+  std::optional<int64_t> modified_after;  // only indicators modified strictly after it
   int64_t now = 0;
 };
 
@@ -55,7 +59,8 @@ class Store {
   void Declare(const std::string& id) { collections_[id]; }
   // A list file (one value per line, '#' comments, any line kept as it is so that garbage
   // reaches the client) or a JSON array of indicator objects (value, valid_from, valid_until,
-  // revoked, id; times in RFC 3339). List entries are valid valid_days from `now`.
+  // revoked, id, modified; times in RFC 3339). List entries are valid valid_days from `now`;
+  // whatever gives no modification time was modified at `now`.
   bool LoadFile(const std::string& id, const std::string& path, int64_t now, int valid_days,
                 std::string* err);
   // n distinct public IPv4 addresses (11.0.0.0 upwards), every tenth an IPv6 one when mix_v6.
@@ -64,7 +69,8 @@ class Store {
   Page Scan(const std::string& id, const PageRequest& req) const;
   AddOutcome Add(const std::string& id, const std::vector<std::string>& values,
                  const std::string& type, int64_t now, int64_t valid_until);
-  size_t Revoke(const std::string& id, const std::vector<std::string>& values);
+  // Revokes (finally) the values found; those not revoked before count as modified at `now`.
+  size_t Revoke(const std::string& id, const std::vector<std::string>& values, int64_t now);
   size_t Size(const std::string& id) const;
 
  private:
@@ -78,9 +84,17 @@ class Store {
   std::map<std::string, Collection> collections_;
 };
 
+// What a cursor carries: where the next page starts, and the modified_after filter of the
+// request that began the walk (the API takes modified_after on a first page only).
+struct CursorState {
+  size_t offset = 0;
+  std::optional<int64_t> modified_after;
+  bool operator==(const CursorState&) const = default;
+};
+
 // Cursors are opaque to clients; a checksum makes a forged or mangled one a 400.
-std::string EncodeCursor(size_t offset);
-std::optional<size_t> DecodeCursor(const std::string& cursor);
+std::string EncodeCursor(size_t offset, std::optional<int64_t> modified_after = std::nullopt);
+std::optional<CursorState> DecodeCursor(const std::string& cursor);
 
 // "indicator--xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx", stable for a value.
 std::string IndicatorId(const std::string& value);

@@ -51,6 +51,93 @@ TEST(StixTest, Rfc3339) {
   EXPECT_EQ(FormatRfc3339(1714564800), "2024-05-01T12:00:00Z");
 }
 
+// now = 2024-05-10T00:00:00Z. One live indicator, one expired, one revoked, one with two values
+// (one a domain), a URL, a non-object, and ids that must not reach a log.
+constexpr int64_t kPageNow = 1715299200;
+constexpr char kPage[] = R"({"items": [
+  {"id": "indicator--a", "pattern": "[ipv4-addr:value = '94.24.86.201']",
+   "valid_until": "2024-06-01T00:00:00Z", "revoked": false},
+  {"id": "indicator--expired", "pattern": "[ipv4-addr:value = '198.51.100.1']",
+   "valid_until": "2024-05-01T00:00:00Z"},
+  {"id": "indicator--revoked", "pattern": "[ipv6-addr:value = '2001:db8::/32']",
+   "valid_until": null, "revoked": true},
+  {"id": "bad id\u0007", "pattern": "[ipv4-addr:value = '10.0.0.1/8' OR domain-name:value = 'x.example']"},
+  {"id": 7, "pattern": "[url:value = 'http://x/']"},
+  42
+], "next_cursor": "abc"})";
+
+TEST(IndicatorPageTest, AFullFetchKeepsOnlyWhatIsInForce) {
+  FetchResult r;
+  IndicatorPage page;
+  IndicatorPageOptions o;
+  o.now = kPageNow;
+  ASSERT_TRUE(ParseIndicatorPage(kPage, o, &page, &r).ok());
+  EXPECT_EQ(page.items, 6u);
+  EXPECT_EQ(page.next_cursor, "abc");
+  ASSERT_EQ(r.prefixes.size(), 2u);
+  EXPECT_EQ(r.prefixes[0].ToString(), "94.24.86.201");
+  EXPECT_EQ(r.valid_until[0], 1717200000);
+  EXPECT_EQ(r.ids[0], "indicator--a");
+  EXPECT_EQ(r.prefixes[1].ToString(), "10.0.0.0/8");
+  EXPECT_EQ(r.valid_until[1], 0);
+  EXPECT_EQ(r.ids[1], "") << "an id with a space or a control byte is dropped";
+  EXPECT_TRUE(r.revoked.empty());
+  EXPECT_EQ(r.stats.accepted, 2u);
+  EXPECT_EQ(r.stats.host_bits_cleared, 1u);
+  EXPECT_EQ(r.stats.rejected, 3u);  // the domain, the URL, the 42
+  ASSERT_EQ(r.stats.samples.size(), 3u);
+  EXPECT_EQ(r.stats.samples[0].text, "x.example");
+  EXPECT_EQ(r.stats.samples[2].reason, "not a JSON object");
+}
+
+TEST(IndicatorPageTest, AChangesFetchKeepsExpiredAndRevokedFlagged) {
+  FetchResult r;
+  IndicatorPage page;
+  IndicatorPageOptions o;
+  o.now = kPageNow;
+  o.keep_inactive = true;
+  ASSERT_TRUE(ParseIndicatorPage(kPage, o, &page, &r).ok());
+  ASSERT_EQ(r.prefixes.size(), 4u);
+  ASSERT_EQ(r.revoked.size(), 4u);
+  EXPECT_EQ(r.prefixes[1].ToString(), "198.51.100.1");
+  EXPECT_EQ(r.valid_until[1], 1714521600) << "expired, with its past validity";
+  EXPECT_EQ(r.revoked[1], 0);
+  EXPECT_EQ(r.prefixes[2].ToString(), "2001:db8::/32");
+  EXPECT_EQ(r.revoked[2], 1);
+  EXPECT_EQ(r.ids[2], "indicator--revoked");
+  EXPECT_EQ(r.revoked[0] + r.revoked[3], 0);
+}
+
+TEST(IndicatorPageTest, WhatIsNotAPageFailsAndAppendsNothing) {
+  const struct {
+    std::string body;
+    const char* message;
+  } cases[] = {
+      {"", "not valid JSON"},
+      {R"({"items": [{"pattern": "[ipv4-addr:value = '1.2.3.4']"})", "not valid JSON"},
+      {"<html><body>502</body></html>", "HTML"},
+      {std::string("\x1f\x8b\x08\0garbage", 12), "binary"},
+      {"[1, 2]", "not an object"},
+      {R"({"message": "Unauthorized", "code": 401})", "no \"items\" list"},
+      {R"({"items": {"a": 1}})", "no \"items\" list"},
+  };
+  for (const auto& c : cases) {
+    FetchResult r;
+    IndicatorPage page;
+    const Status st = ParseIndicatorPage(c.body, IndicatorPageOptions{}, &page, &r);
+    EXPECT_FALSE(st.ok()) << c.body;
+    EXPECT_NE(st.message().find(c.message), std::string::npos) << st.message();
+    EXPECT_TRUE(r.prefixes.empty());
+    EXPECT_EQ(r.stats.lines, 0u);
+  }
+  FetchResult r;
+  IndicatorPage page;
+  page.next_cursor = "stale";
+  ASSERT_TRUE(ParseIndicatorPage(R"({"items": [], "next_cursor": null})", {}, &page, &r).ok());
+  EXPECT_EQ(page.items, 0u);
+  EXPECT_EQ(page.next_cursor, "");
+}
+
 TEST(SecretFileTest, ReadsAPrivateFileAndStripsTheNewline) {
   TempDir dir;
   Secret s;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "feeds/feedsim/sim_time.h"
 #include "feeds/feedsim/store.h"
 #include "feeds/sekoia_source.h"
 #include "tests/feeds/sim_fixture.h"
@@ -18,18 +19,58 @@ using testing::TempDir;
 
 TEST(FeedSimStoreTest, CursorsRoundTripAndRejectForgeries) {
   for (size_t offset : {0ul, 1ul, 10000ul, 123456789ul}) {
-    EXPECT_EQ(feedsim::DecodeCursor(feedsim::EncodeCursor(offset)), offset);
+    for (std::optional<int64_t> after :
+         {std::optional<int64_t>(), std::optional<int64_t>(0), std::optional<int64_t>(1714564800),
+          std::optional<int64_t>(-86400)}) {
+      const auto state = feedsim::DecodeCursor(feedsim::EncodeCursor(offset, after));
+      ASSERT_TRUE(state.has_value()) << feedsim::EncodeCursor(offset, after);
+      EXPECT_EQ(*state, (feedsim::CursorState{offset, after}));
+    }
   }
   EXPECT_FALSE(feedsim::DecodeCursor("c1.10.0").has_value());
   EXPECT_FALSE(feedsim::DecodeCursor("garbage").has_value());
   EXPECT_FALSE(feedsim::DecodeCursor(feedsim::EncodeCursor(5) + "x").has_value());
+  // The filter cannot be edited out of, or into, a cursor.
+  const std::string c2 = feedsim::EncodeCursor(7, 1714564800);
+  EXPECT_EQ(c2.rfind("c2.", 0), 0u);
+  std::string edited = c2;
+  edited[edited.find('.', 3) + 1] ^= 1;
+  EXPECT_FALSE(feedsim::DecodeCursor(edited).has_value()) << edited;
+  EXPECT_FALSE(feedsim::DecodeCursor("c1" + c2.substr(2)).has_value());
+}
+
+TEST(FeedSimStoreTest, ModifiedAfterSeesCreationsUpdatesAndRevocations) {
+  feedsim::Store store;
+  store.Declare("c");
+  store.Add("c", {"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"}, "ipv4-addr", 1000, 9000);
+  store.Add("c", {"192.0.2.2"}, "ipv4-addr", 2000, 9500);  // validity extended at 2000
+  EXPECT_EQ(store.Revoke("c", {"192.0.2.3"}, 2500), 1u);
+  EXPECT_EQ(store.Revoke("c", {"192.0.2.3"}, 2600), 0u) << "already revoked: no change";
+  store.Add("c", {"192.0.2.5"}, "ipv4-addr", 3000, 3100);  // expires at 3100
+  feedsim::PageRequest req;
+  req.limit = 10;
+  req.now = 4000;
+  req.modified_after = 1000;
+  auto values = [&] {
+    std::vector<std::string> out;
+    for (const feedsim::Indicator* ind : store.Scan("c", req).items) out.push_back(ind->value);
+    return out;
+  };
+  EXPECT_EQ(values(), (std::vector<std::string>{"192.0.2.2", "192.0.2.3", "192.0.2.5"}));
+  req.modified_after = 2000;  // strictly after
+  EXPECT_EQ(values(), (std::vector<std::string>{"192.0.2.3", "192.0.2.5"}));
+  req.include_revoked = false;
+  req.skip_expired = true;  // the filters combine
+  EXPECT_TRUE(values().empty());
+  req.modified_after.reset();
+  EXPECT_EQ(values(), (std::vector<std::string>{"192.0.2.1", "192.0.2.2", "192.0.2.4"}));
 }
 
 TEST(FeedSimStoreTest, ScanFiltersExpiredRevokedAndFutureIndicators) {
   feedsim::Store store;
   store.Declare("c");
   store.Add("c", {"192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::1"}, "ipv4-addr", 1000, 5000);
-  store.Revoke("c", {"192.0.2.2"});
+  store.Revoke("c", {"192.0.2.2"}, 1500);
   feedsim::PageRequest req;
   req.limit = 10;
   req.now = 2000;
@@ -159,6 +200,61 @@ TEST_F(FeedSimServerTest, ChecksAuthAndQuery) {
   EXPECT_EQ(page["items"][0]["pattern"], "[ipv4-addr:value = '11.0.0.0']");
 }
 
+TEST_F(FeedSimServerTest, ModifiedAfterFiltersBothFormatsAndTravelsInTheCursor) {
+  FeedSim sim({"--clock-offset", "-3600", "--collection", "m=gen:6"});
+  ASSERT_TRUE(sim.ok()) << sim.error();
+  ASSERT_TRUE(sim.SetClockOffset(0));
+  const int64_t since = static_cast<int64_t>(time(nullptr)) - 600;
+  ASSERT_TRUE(sim.RevokeIndicators("m", {"11.0.0.1"}));
+  ASSERT_TRUE(sim.AddIndicators("m", {"192.0.2.50"}));
+  httplib::Client c(sim.http_url().substr(0, sim.http_url().size() - 4));
+  c.set_bearer_token_auth(sim.key());
+  const std::string path = "/api/v2/inthreat/collections/m/objects";
+  const std::string after = "&modified_after=" + feedsim::FormatTime(since);
+
+  // Text, one entry a page: the filter holds on the pages fetched by cursor alone.
+  std::string all;
+  std::string query = "?format=text&limit=1" + after;
+  for (int page = 0; page < 5; ++page) {
+    auto res = c.Get(path + query);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    all += res->body;
+    if (res->body.empty()) break;
+    query = "?format=text&limit=1&cursor=" + res->get_header_value("Cursor");
+  }
+  EXPECT_EQ(all, "11.0.0.1\n192.0.2.50\n");
+  const std::vector<json> log = sim.Requests();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(log.back()["modified_after"], feedsim::FormatTime(since)) << "carried by the cursor";
+  EXPECT_FALSE(log.back()["params"].contains("modified_after"));
+
+  auto res = c.Get(path + "?format=text&include_revoked=false" + after);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "192.0.2.50\n");
+
+  res = c.Get(path + "?format=json&limit=1" + after);
+  ASSERT_TRUE(res);
+  json page = json::parse(res->body);
+  ASSERT_EQ(page["items"].size(), 1u);
+  EXPECT_EQ(page["items"][0]["revoked"], true);
+  EXPECT_GE(feedsim::ParseTime(page["items"][0]["modified"].get<std::string>()), since);
+  ASSERT_TRUE(page["next_cursor"].is_string());
+  res = c.Get(path + "?format=json&limit=1&cursor=" + page["next_cursor"].get<std::string>());
+  ASSERT_TRUE(res);
+  page = json::parse(res->body);
+  ASSERT_EQ(page["items"].size(), 1u);
+  EXPECT_EQ(page["items"][0]["name"], "192.0.2.50");
+
+  for (const std::string& bad : {"?format=json" + after + "&cursor=" + feedsim::EncodeCursor(1),
+                                 std::string("?format=json&modified_after=yesterday"),
+                                 std::string("?format=json&modified_after=")}) {
+    res = c.Get(path + bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad;
+  }
+}
+
 TEST_F(FeedSimServerTest, StrictModeWantsTheArticlesQuery) {
   FeedSim strict({"--strict-query", "--collection", "s=gen:3"});
   ASSERT_TRUE(strict.ok()) << strict.error();
@@ -169,6 +265,11 @@ TEST_F(FeedSimServerTest, StrictModeWantsTheArticlesQuery) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   res = c.Get(path + "?format=text&limit=100&skip_expired=true&include_revoked=false");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  res = c.Get(path +
+              "?format=text&limit=10000&skip_expired=true&include_revoked=false"
+              "&modified_after=2024-01-01T00:00:00Z");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
 }

@@ -57,15 +57,7 @@ class SekoiaSimTest : public ::testing::Test {
   }
 
   SekoiaOptions Options(const std::string& collection, bool https = true) const {
-    SekoiaOptions o;
-    o.url = https ? sim_->https_url() : sim_->http_url();
-    o.allow_http = !https;
-    o.collection_id = collection;
-    o.api_key_file = sim_->key_file();
-    o.ca_file = sim_->ca_file();
-    o.connect_timeout = milliseconds(2000);
-    o.request_timeout = milliseconds(10000);
-    return o;
+    return sim_->ClientOptions(collection, https);
   }
 
   FetchResult Fetch(const SekoiaOptions& o) {
@@ -74,11 +66,7 @@ class SekoiaSimTest : public ::testing::Test {
   }
 
   // Requests the simulator logged since this test began.
-  std::vector<json> NewRequests() const {
-    std::vector<json> all = sim_->Requests();
-    return std::vector<json>(all.begin() + static_cast<long>(std::min(log_start_, all.size())),
-                             all.end());
-  }
+  std::vector<json> NewRequests() const { return sim_->RequestsSince(log_start_); }
 
   void ExpectFailed(const FetchResult& r, FetchError e, const std::string& text) {
     EXPECT_FALSE(r.status.ok());

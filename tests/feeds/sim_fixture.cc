@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "feeds/feedsim/sim_time.h"
+
 extern char** environ;
 
 namespace iocwall::testing {
@@ -177,6 +179,38 @@ bool FeedSim::SetClockOffset(int64_t seconds) {
   return Control("POST", "/_sim/clock", nlohmann::json{{"offset_seconds", seconds}}.dump());
 }
 
+bool FeedSim::Write(const std::string& collection, const std::string& what,
+                    const nlohmann::json& body) {
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_basic_auth("iocwall-test", key_);
+  const auto res =
+      client.Post("/api/v2/inthreat/ioc-collections/" + collection + "/indicators/" + what,
+                  body.dump(), "application/json");
+  return res && res->status >= 200 && res->status < 300;
+}
+
+bool FeedSim::AddIndicators(const std::string& collection, const std::vector<std::string>& values,
+                            int64_t valid_until) {
+  // The API takes one observable type per request.
+  std::string v4, v6;
+  for (const std::string& v : values) (v.find(':') == std::string::npos ? v4 : v6) += v + "\n";
+  for (const auto& [format, list] :
+       {std::pair{"ipv4-addr.value", &v4}, std::pair{"ipv6-addr.value", &v6}}) {
+    if (list->empty()) continue;
+    nlohmann::json body{{"format", format}, {"indicators", *list}};
+    if (valid_until != 0) body["valid_until"] = feedsim::FormatTime(valid_until);
+    if (!Write(collection, "text", body)) return false;
+  }
+  return true;
+}
+
+bool FeedSim::RevokeIndicators(const std::string& collection,
+                               const std::vector<std::string>& values) {
+  std::string list;
+  for (const std::string& v : values) list += v + "\n";
+  return Write(collection, "revoke", nlohmann::json{{"indicators", list}});
+}
+
 std::vector<nlohmann::json> FeedSim::Requests() const {
   std::vector<nlohmann::json> out;
   std::istringstream in(RawLog());
@@ -185,6 +219,24 @@ std::vector<nlohmann::json> FeedSim::Requests() const {
     if (!line.empty()) out.push_back(nlohmann::json::parse(line, nullptr, false));
   }
   return out;
+}
+
+std::vector<nlohmann::json> FeedSim::RequestsSince(size_t start) const {
+  std::vector<nlohmann::json> all = Requests();
+  all.erase(all.begin(), all.begin() + static_cast<long>(std::min(start, all.size())));
+  return all;
+}
+
+SekoiaOptions FeedSim::ClientOptions(const std::string& collection, bool https) const {
+  SekoiaOptions o;
+  o.url = https ? https_url() : http_url();
+  o.allow_http = !https;
+  o.collection_id = collection;
+  o.api_key_file = key_file();
+  o.ca_file = ca_file();
+  o.connect_timeout = std::chrono::milliseconds(2000);
+  o.request_timeout = std::chrono::milliseconds(10000);
+  return o;
 }
 
 std::string FeedSim::RawLog() const { return ReadFile(dir_.path() + "/requests.jsonl"); }

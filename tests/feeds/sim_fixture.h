@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/core/clock.h"
+#include "feeds/sekoia_source.h"
 
 namespace iocwall::testing {
 
@@ -58,13 +59,27 @@ class FeedSim {
   bool ClearFaults();
   bool SetClockOffset(int64_t seconds);
 
-  // The request log, every line parsed.
+  // The collection write API (authenticated, plain HTTP): adds IP values (or re-adds them, which
+  // updates their validity), valid until `valid_until` (0: the simulator's default validity);
+  // revokes values. True when the simulator accepted every request.
+  bool AddIndicators(const std::string& collection, const std::vector<std::string>& values,
+                     int64_t valid_until = 0);
+  bool RevokeIndicators(const std::string& collection, const std::vector<std::string>& values);
+
+  // Client options for one of this simulator's collections: HTTPS trusting its CA (or plain
+  // HTTP, allowed), its key, short timeouts.
+  SekoiaOptions ClientOptions(const std::string& collection, bool https = true) const;
+
+  // The request log, every line parsed; from line `start` on (an earlier Requests().size()).
   std::vector<nlohmann::json> Requests() const;
+  std::vector<nlohmann::json> RequestsSince(size_t start) const;
   std::string RawLog() const;         // request log text
   std::string ProcessOutput() const;  // the simulator's stdout and stderr
 
  private:
   bool Control(const std::string& method, const std::string& path, const std::string& body);
+  // POSTs body to /api/v2/inthreat/ioc-collections/{collection}/indicators/{what}.
+  bool Write(const std::string& collection, const std::string& what, const nlohmann::json& body);
 
   TempDir dir_;
   std::string key_;

@@ -1,8 +1,11 @@
 #include "agent/agent.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
+#include <unordered_map>
 
 #include "agent/core/timed.h"
 #include "agent/guards.h"
@@ -32,6 +35,68 @@ bool PrefixLess(const Prefix& a, const Prefix& b) {
 }
 
 }  // namespace
+
+FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
+  FetchResult out;
+  out.source = changes.source;
+  out.status = changes.status;
+  out.http_status = changes.http_status;
+  out.stats = std::move(changes.stats);
+  out.pages = changes.pages;
+  out.bytes = changes.bytes;
+  out.seconds = changes.seconds;
+  out.incremental = true;
+  struct Item {
+    Prefix prefix;
+    int64_t valid_until;
+    std::string id;
+    bool gone;
+  };
+  std::vector<Item> items;
+  items.reserve(base.entries.size() + changes.prefixes.size());
+  std::unordered_map<std::string, size_t> by_id;
+  std::map<std::tuple<Family, u128, uint8_t>, size_t> by_prefix;
+  auto index = [&](size_t k) {
+    if (!items[k].id.empty()) by_id[items[k].id] = k;
+    by_prefix[{items[k].prefix.family, items[k].prefix.addr, items[k].prefix.len}] = k;
+  };
+  for (const auto& e : base.entries) {
+    items.push_back({e.prefix, e.valid_until, e.id, false});
+    index(items.size() - 1);
+  }
+  for (size_t j = 0; j < changes.prefixes.size(); ++j) {
+    const Prefix& p = changes.prefixes[j];
+    const std::string id = j < changes.ids.size() ? changes.ids[j] : std::string();
+    const int64_t until = j < changes.valid_until.size() ? changes.valid_until[j] : 0;
+    const bool revoked = j < changes.revoked.size() && changes.revoked[j] != 0;
+    long k = -1;
+    if (!id.empty()) {
+      auto it = by_id.find(id);
+      if (it != by_id.end()) k = static_cast<long>(it->second);
+    } else {
+      auto it = by_prefix.find({p.family, p.addr, p.len});
+      if (it != by_prefix.end()) k = static_cast<long>(it->second);
+    }
+    if (revoked) {
+      if (k >= 0) items[k].gone = true;  // revocation is final
+      continue;
+    }
+    if (k >= 0 && !items[k].gone) {
+      items[k].prefix = p;  // an indicator's value may be edited, and its validity extended
+      items[k].valid_until = until;
+    } else {
+      items.push_back({p, until, id, false});
+      index(items.size() - 1);
+    }
+  }
+  for (const auto& it : items) {
+    if (it.gone) continue;
+    out.prefixes.push_back(it.prefix);
+    out.valid_until.push_back(it.valid_until);
+    out.ids.push_back(it.id);
+  }
+  return out;
+}
 
 const char* OutcomeName(Outcome o) {
   switch (o) {
@@ -183,9 +248,26 @@ CycleReport Agent::RunCycle(bool force) {
 
   std::vector<FetchResult> results;
   std::vector<std::string> failures;
+  size_t ignored;
+  if (!snapshots_loaded_) LastGoodEntries(&ignored);
+  full_fetch_.assign(sources_.size(), true);
   for (size_t i = 0; i < sources_.size(); ++i) {
-    FetchResult fr = sources_[i]->Fetch();
     SourceReport& s = r.sources[i];
+    // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
+    // fetch every full_resync corrects any drift the changes could not carry.
+    const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
+    bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
+                   s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
+    FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
+    if (fr.status.ok() && fr.incremental && base) {
+      s.mode = "changes";
+      s.changes = fr.prefixes.size();
+      full_fetch_[i] = false;
+      fr = MergeChanges(*base, std::move(fr));
+    } else {
+      s.mode = "full";
+      s.changes = 0;
+    }
     s.name = sources_[i]->Name();
     s.last_attempt = now;
     s.ok = fr.status.ok();
@@ -240,8 +322,6 @@ CycleReport Agent::RunCycle(bool force) {
     GuardSource g;
     g.name = r.sources[i].name;
     g.entries = kept;
-    size_t ignored;
-    if (!snapshots_loaded_) LastGoodEntries(&ignored);
     g.previous_entries = snapshots_[i] ? snapshots_[i]->entries.size() : 0;
     guard_sources.push_back(g);
   }
@@ -390,6 +470,7 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
         if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
       }
     }
+    if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
     Status s = state_->SaveSnapshot(snap);
     if (!s.ok()) {
       r->warnings.push_back("state: cannot save the last good list of " + snap.source + ": " +
@@ -524,6 +605,9 @@ std::string Agent::ReportToJson(const CycleReport& r) {
                        {"seconds", s.seconds},
                        {"last_attempt", s.last_attempt},
                        {"last_success", s.last_success},
+                       {"last_full", s.last_full},
+                       {"mode", s.mode},
+                       {"changes", s.changes},
                        {"rejected_samples", rej}});
   }
   j["sources"] = sources;
@@ -582,6 +666,9 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
       x.seconds = s.value("seconds", 0.0);
       x.last_attempt = s.value("last_attempt", int64_t{0});
       x.last_success = s.value("last_success", int64_t{0});
+      x.last_full = s.value("last_full", int64_t{0});
+      x.mode = s.value("mode", "");
+      x.changes = s.value("changes", size_t{0});
       for (const auto& rj : s.value("rejected_samples", Json::array())) {
         x.rejected_samples.push_back(
             {rj.value("line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});

@@ -36,6 +36,9 @@ struct SourceReport {
   double seconds = 0;
   int64_t last_attempt = 0;
   int64_t last_success = 0;
+  int64_t last_full = 0;  // when the enforced snapshot last came from a full fetch
+  std::string mode;       // "full" or "changes" (incremental, format=json)
+  size_t changes = 0;     // indicators in the last changes fetch
   std::vector<RejectedLine> rejected_samples;
 };
 
@@ -66,6 +69,11 @@ struct CycleReport {
   size_t enforced_elements = 0;     // kernel elements of the enforced list
   int64_t last_apply_at = 0;
 };
+
+// Applies a changes fetch (created, modified, revoked or expired indicators) to the last full
+// snapshot of the source, giving the whole list as a full fetch would. Indicators are matched
+// by id where the feed gives one, else by prefix. Pure.
+FetchResult MergeChanges(const Snapshot& base, FetchResult changes);
 
 // The plan printed by --dry-run.
 struct Plan {
@@ -125,6 +133,7 @@ class Agent {
   // Last good snapshots by source index; loaded lazily from the state store.
   std::vector<std::optional<Snapshot>> snapshots_;
   bool snapshots_loaded_ = false;
+  std::vector<bool> full_fetch_;  // per source, in the cycle under way
 };
 
 }  // namespace iocwall

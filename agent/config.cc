@@ -36,6 +36,8 @@ constexpr KeySpec kKeys[] = {
     {"api.allow_http", false, "allow a plain http:// URL, for a local mirror (default false)"},
     {"api.format", false, "text (default) or json (per-indicator validity)"},
     {"api.max_body", false, "largest page body accepted, in bytes (default 67108864)"},
+    {"api.rate_limit", false,
+     "requests per second at most (default 5, Sekoia's limit; 0: none, for a local mirror)"},
     {"collections.id", true, "IOC collection (feed) id; repeat for several, they are merged"},
     {"files.path", true, "local list file, one entry per line; repeatable"},
     {"allowlist.prefix", true, "address or CIDR never blocked; repeatable"},
@@ -48,6 +50,9 @@ constexpr KeySpec kKeys[] = {
     {"sync.min_prefix_v4", false, "refuse IPv4 prefixes shorter than this (default 8)"},
     {"sync.min_prefix_v6", false, "refuse IPv6 prefixes shorter than this (default 32)"},
     {"sync.max_age", false, "--status is CRITICAL when the enforced list is older (default 1d)"},
+    {"sync.full_resync", false,
+     "format=json: fetch changes only, and the whole collection at least this often (default "
+     "1d; 0: always whole)"},
     {"nftables.table", false, "name of iocwall's inet table (default iocwall)"},
     {"nftables.hooks", false, "base chains to create: input,forward,output (default all three)"},
     {"nftables.priority", false, "base chain priority (default -200)"},
@@ -284,6 +289,8 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   IOCWALL_TRY(cv.Int("sync.min_prefix_v4", &c->sync.min_prefix_v4, 1, 32));
   IOCWALL_TRY(cv.Int("sync.min_prefix_v6", &c->sync.min_prefix_v6, 1, 128));
   IOCWALL_TRY(cv.Duration("sync.max_age", &c->sync.max_age));
+  IOCWALL_TRY(cv.Duration("sync.full_resync", &c->sync.full_resync));
+  IOCWALL_TRY(cv.Int("api.rate_limit", &c->api.rate_limit, 0, 100));
   if (c->sync.interval.count() < 10) {
     return cv.Bad("sync.interval", cv.Str("sync.interval"),
                   "at least 10s (Sekoia's API allows 5 requests per second in all)");

@@ -29,6 +29,7 @@ struct ApiConfig {
   bool allow_http = false;
   std::string format = "text";  // text | json
   uint64_t max_body = 64ull << 20;
+  int rate_limit = 5;  // requests per second to the API (Sekoia's WAF); 0: none (local mirror)
 };
 
 struct SyncConfig {
@@ -40,6 +41,7 @@ struct SyncConfig {
   uint8_t min_prefix_v4 = 8;
   uint8_t min_prefix_v6 = 32;
   std::chrono::seconds max_age{86400};
+  std::chrono::seconds full_resync{86400};  // format=json: a full fetch at least this often
 };
 
 struct Config {

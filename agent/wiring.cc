@@ -20,6 +20,7 @@ SekoiaOptions OptionsFor(const Config& c, const std::string& id) {
   o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.api.connect_timeout);
   o.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.api.timeout);
   o.max_body_bytes = c.api.max_body;
+  o.backoff.max_requests_per_second = c.api.rate_limit;
   return o;
 }
 

@@ -214,6 +214,58 @@ TEST_F(AgentTest, APrefixListedForeverAndWithAValidityNeverExpires) {
   EXPECT_EQ(backend_.kernel.v4.expires[i], 0) << "the kernel element gets no timeout";
 }
 
+TEST(MergeChangesTest, AddsUpdatesAndRevokesByIdOrPrefix) {
+  Snapshot base;
+  base.source = "collection a";
+  base.entries = {{*ParsePrefix("198.51.100.1"), 1, 1000, "indicator--1"},
+                  {*ParsePrefix("198.51.100.2"), 1, 1000, "indicator--2"},
+                  {*ParsePrefix("198.51.100.3"), 1, 0, ""}};
+  FetchResult changes;
+  changes.incremental = true;
+  changes.prefixes = {*ParsePrefix("198.51.100.1"), *ParsePrefix("198.51.100.2"),
+                      *ParsePrefix("198.51.100.9"), *ParsePrefix("198.51.100.3")};
+  changes.ids = {"indicator--1", "indicator--2", "indicator--9", ""};
+  changes.valid_until = {5000, 1000, 7000, 0};
+  changes.revoked = {0, 1, 0, 1};
+  FetchResult merged = MergeChanges(base, std::move(changes));
+  ASSERT_EQ(merged.prefixes.size(), 2u);
+  EXPECT_EQ(merged.prefixes[0].ToString(), "198.51.100.1");
+  EXPECT_EQ(merged.valid_until[0], 5000) << "validity extended";
+  EXPECT_EQ(merged.prefixes[1].ToString(), "198.51.100.9");
+  EXPECT_EQ(merged.ids[1], "indicator--9");
+  EXPECT_TRUE(merged.incremental);
+}
+
+TEST_F(AgentTest, IncrementalSyncAppliesChangesOnTopOfTheLastFullSnapshot) {
+  a_entries_ = {"198.51.100.1", "198.51.100.2"};
+  auto agent = Make();
+  a_->ids = {"indicator--1", "indicator--2"};
+  a_->valid_until = {clock_.NowUnix() + 86400, clock_.NowUnix() + 86400};
+  a_->supports_changes = true;
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_EQ(a_->change_fetches, 0) << "the first fetch is a full one";
+  const int64_t first = clock_.NowUnix();
+  clock_.Advance(300);
+  a_->changed = {"198.51.100.2", "198.51.100.7"};
+  a_->changed_ids = {"indicator--2", "indicator--7"};
+  a_->changed_until = {clock_.NowUnix() + 86400, clock_.NowUnix() + 86400};
+  a_->changed_revoked = {1, 0};
+  CycleReport r = agent->RunCycle(false);
+  ASSERT_EQ(r.outcome, Outcome::kEnforcedFresh) << r.summary;
+  EXPECT_EQ(a_->change_fetches, 1);
+  EXPECT_EQ(a_->last_since, first) << "changes since the enforced snapshot was fetched";
+  EXPECT_EQ(r.sources[0].mode, "changes");
+  EXPECT_TRUE(backend_.Blocks("198.51.100.1"));
+  EXPECT_FALSE(backend_.Blocks("198.51.100.2")) << "revoked: gone within one cycle";
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7"));
+  // A full resync comes back after [sync] full_resync.
+  clock_.Advance(config_.sync.full_resync.count());
+  int fetches = a_->fetches;
+  r = agent->RunCycle(false);
+  EXPECT_EQ(r.sources[0].mode, "full");
+  EXPECT_EQ(a_->fetches, fetches + 1);
+}
+
 TEST_F(AgentTest, StateWriteFailureKeepsEnforcingAndWarns) {
   auto agent = Make();
   state_.disk_full = true;

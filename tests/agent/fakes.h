@@ -50,10 +50,33 @@ class FakeSource : public Source {
       if (p) r.prefixes.push_back(*p);
     }
     r.valid_until = valid_until;
+    r.ids = ids;
     r.pages = 1;
     return r;
   }
+  bool SupportsChanges() const override { return supports_changes; }
+  FetchResult FetchChanges(int64_t since) override {
+    ++change_fetches;
+    last_since = since;
+    if (!supports_changes) return Fetch();
+    FetchResult r = Fetch();
+    if (!r.status.ok()) return r;
+    r.prefixes.clear();
+    for (const auto& t : changed) r.prefixes.push_back(*ParsePrefix(t));
+    r.valid_until = changed_until;
+    r.ids = changed_ids;
+    r.revoked = changed_revoked;
+    r.incremental = true;
+    return r;
+  }
   std::string name_;
+  bool supports_changes = false;
+  std::vector<std::string> changed, changed_ids;
+  std::vector<int64_t> changed_until;
+  std::vector<uint8_t> changed_revoked;
+  int change_fetches = 0;
+  int64_t last_since = 0;
+  std::vector<std::string> ids;
   std::vector<std::string> entries;
   std::vector<int64_t> valid_until;
   bool fail = false;

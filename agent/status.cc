@@ -150,6 +150,8 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
       o << "  " << s.name << ": " << (s.ok ? "ok" : "FAILED") << ", " << s.entries
         << " entries, last success " << Age(s.last_success, v.now) << ", " << s.pages << " pages, "
         << s.bytes << " bytes";
+      if (s.mode == "changes") o << ", changes only (" << s.changes << " changed)";
+      if (s.last_full > 0) o << ", last full fetch " << Age(s.last_full, v.now);
       if (s.rejected) o << ", " << s.rejected << " lines skipped";
       if (s.expired) o << ", " << s.expired << " expired";
       o << "\n";

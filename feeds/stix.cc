@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -207,15 +208,24 @@ std::optional<int64_t> ParseRfc3339(std::string_view s) {
   if (i != s.size()) return std::nullopt;
   const int64_t days =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return days * 86400 + hour * 3600 + minute * 60 + second - offset;
+  const int64_t t = days * 86400 + hour * 3600 + minute * 60 + second - offset;
+  // An offset can push a time out of the four-digit years (9999-12-31T23:59:59-23:59), which
+  // no RFC 3339 text could then state in UTC.
+  static const int64_t kFirst = DaysFromCivil(0, 1, 1) * 86400;
+  static const int64_t kLast = DaysFromCivil(9999, 12, 31) * 86400 + 86399;
+  if (t < kFirst || t > kLast) return std::nullopt;
+  return t;
 }
 
 std::string FormatRfc3339(int64_t unix_seconds) {
   const time_t t = static_cast<time_t>(unix_seconds);
   struct tm tm {};
   gmtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  // Not strftime: its %Y leaves out the leading zeros of years below 1000.
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+           static_cast<long long>(tm.tm_year) + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+           tm.tm_min, tm.tm_sec);
   return buf;
 }
 

@@ -25,7 +25,7 @@ struct PatternValue {
 std::optional<std::vector<PatternValue>> ParseStixPattern(std::string_view pattern);
 
 // "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123456Z", "2024-05-01T14:00:00+02:00" ->
-// Unix seconds. nullopt for anything else.
+// Unix seconds. nullopt for anything else, and for a time outside years 0000..9999 in UTC.
 std::optional<int64_t> ParseRfc3339(std::string_view text);
 
 // Unix seconds -> "2024-05-01T12:00:00Z".

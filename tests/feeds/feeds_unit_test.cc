@@ -49,6 +49,15 @@ TEST(StixTest, Rfc3339) {
   EXPECT_FALSE(ParseRfc3339("2024-05-01T12:00:00").has_value());
   EXPECT_FALSE(ParseRfc3339("2024-05-01T12:00:00Zjunk").has_value());
   EXPECT_EQ(FormatRfc3339(1714564800), "2024-05-01T12:00:00Z");
+  // Found by fuzz_json_page: an offset could leave the four-digit years, and years below 1000
+  // printed without their zeros; either way the text did not parse back.
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:59:59-23:59").has_value());
+  EXPECT_FALSE(ParseRfc3339("0000-01-01T00:00:00+00:01").has_value());
+  EXPECT_EQ(ParseRfc3339("9999-12-31T23:59:59Z"), 253402300799);
+  const auto year0 = ParseRfc3339("0000-01-01T00:00:00Z");
+  ASSERT_TRUE(year0.has_value());
+  EXPECT_EQ(FormatRfc3339(*year0), "0000-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(-62135596800), "0001-01-01T00:00:00Z");
 }
 
 // now = 2024-05-10T00:00:00Z. One live indicator, one expired, one revoked, one with two values

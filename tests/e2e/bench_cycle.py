@@ -101,7 +101,7 @@ def timed(argv, log):
 
 
 class Lane:
-    def __init__(self, name, work, key, listing):
+    def __init__(self, name, work, key, listing, extra=None):
         self.name = name
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
@@ -110,7 +110,8 @@ class Lane:
                            tls=e2e.make_ca(os.path.join(work, "tls")))
         self.conf = e2e.write_config(os.path.join(self.dir, "iocwall.conf"), url=self.sim.url,
                                      key=key, ca=self.sim.ca, collections=["bench"],
-                                     state_dir=os.path.join(self.dir, "state"), interval="1h")
+                                     state_dir=os.path.join(self.dir, "state"), interval="1h",
+                                     extra=extra)
         self.log = os.path.join(self.dir, "log")
         self.results = []  # (wall s, peak RSS MB)
         self.details = []  # iocwall's own clock: (fetch s, apply s)
@@ -213,6 +214,10 @@ def main():
         listing = e2e.write_list(os.path.join(work, "bench.txt"), entries)
         lanes = [OnceLane("iocwall --once", work, key, listing),
                  DaemonLane("iocwall daemon (SIGUSR1)", work, key, listing),
+                 # A local mirror or caching proxy needs no WAF pacing: the same daemon with
+                 # [api] rate_limit = 0 shows what the cycle itself costs.
+                 DaemonLane("iocwall daemon, rate_limit = 0 (SIGUSR1)", work, key, listing,
+                            extra={"api": {"rate_limit": "0"}}),
                  BaselineLane("curl + nft -f (flush + add all)", work, key, listing, 0),
                  BaselineLane("same, curl paced to 5 requests/s", work, key, listing, 0.2)]
         for lane in lanes:
@@ -251,7 +256,8 @@ def main():
         state = e2e.load_state(os.path.join(lanes[0].dir, "state"))
         print("%d entries, %d pages a cycle, churn %d removed + %d added a run, median of %d "
               "runs" % (len(live), state["sources"][0]["pages"], per_run, per_run, args.runs))
-        base = [statistics.median(w for w, _ in lane.results) for lane in lanes[2:]]
+        base = [statistics.median(w for w, _ in lane.results) for lane in lanes
+                if isinstance(lane, BaselineLane)]
         print("| cycle | wall s | peak RSS MB | vs curl + nft -f | vs paced | iocwall's clock: "
               "fetch / apply s |")
         print("|---|---|---|---|---|---|")

@@ -116,6 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzCheck(full_ok == changes_ok, "both modes accept the same pages");
   if (!full_ok) return 0;
   FuzzCheck(full_page.next_cursor == changes_page.next_cursor, "same cursor in both modes");
+  FuzzCheck(full_page.last == changes_page.last, "same end in both modes");
+  FuzzCheck(!full_page.last || full_page.next_cursor.empty(), "a last page has no cursor");
   // The snapshot is the changes view without what is revoked or expired, in the same order.
   size_t j = 0;
   for (size_t i = 0; i < changes.prefixes.size(); ++i) {

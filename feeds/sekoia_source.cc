@@ -144,7 +144,8 @@ class FetchRun {
   // Fetches one page with retries into transfer_. False when the fetch must stop (r_ failed).
   bool FetchPage(const std::string& url, size_t page_no);
   bool TakeTextPage(size_t page_no, size_t* entries);
-  bool TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor);
+  // *last: the page says that nothing follows it.
+  bool TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor, bool* last);
   std::string PageUrl(const std::string& cursor);
 
   const SekoiaOptions& o_;
@@ -298,7 +299,7 @@ bool FetchRun::TakeTextPage(size_t page_no, size_t* entries) {
   return true;
 }
 
-bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor) {
+bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor, bool* last) {
   IndicatorPageOptions options;
   options.now = clock_->NowUnix();
   options.keep_inactive = modified_after_.has_value();
@@ -310,6 +311,7 @@ bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_c
   }
   *entries = page.items;
   *next_cursor = std::move(page.next_cursor);
+  *last = page.last;
   return true;
 }
 
@@ -339,13 +341,16 @@ void FetchRun::Run() {
     r_->bytes += transfer_.body.size();
     size_t entries = 0;
     std::string next;
+    bool last = false;
     if (o_.format == SekoiaFormat::kText) {
       if (!TakeTextPage(page_no, &entries)) return;
       next = transfer_.cursor;
-    } else if (!TakeJsonPage(page_no, &entries, &next)) {
+    } else if (!TakeJsonPage(page_no, &entries, &next, &last)) {
       return;
     }
-    if (entries < static_cast<size_t>(limit_)) break;  // a short or empty page is the last
+    // A short or empty page is the last; so is a full one whose next_cursor is null (a
+    // collection of exactly N pages).
+    if (entries < static_cast<size_t>(limit_) || last) break;
     if (next.empty()) {
       Fail(FetchError::kBadBody,
            "page " + std::to_string(page_no) +

@@ -247,8 +247,11 @@ Status ParseIndicatorPage(std::string_view body, const IndicatorPageOptions& opt
   }
   page->items = items->size();
   page->next_cursor.clear();
+  page->last = false;
   if (const auto nc = doc.find("next_cursor"); nc != doc.end() && nc->is_string()) {
     page->next_cursor = nc->get<std::string>();
+  } else if (nc != doc.end() && nc->is_null()) {
+    page->last = true;
   }
   for (const auto& item : *items) TakeIndicator(item, options, out);
   return Status::Ok();

@@ -43,6 +43,9 @@ struct IndicatorPageOptions {
 struct IndicatorPage {
   size_t items = 0;         // entries in "items", whatever they hold (for the short-page rule)
   std::string next_cursor;  // empty when null, absent or not a string
+  // "next_cursor": null, the server's word that nothing follows (even after a full page). An
+  // absent or mangled one says nothing: a full page without a cursor is an error to the caller.
+  bool last = false;
 };
 
 // Parses one format=json page, {"items": [...], "next_cursor": "..." | null}. Each IP value of

@@ -57,7 +57,7 @@ FAULT (a JSON object, for --fault and POST /_sim/fault), applied to the objects 
   garbage true       200 with random bytes                empty true         200 with empty body
   html true          200 text/html proxy error page       crlf true          CRLF line ends
   bom true           UTF-8 BOM before the page            repeat_cursor true echo the request's cursor
-  drop_cursor true   no cursor (Cursor header, next_cursor)
+  drop_cursor true   no cursor (no Cursor header; no next_cursor field)
   skip N             let N requests through first         times N            apply to N requests (-1: all)
 
 Request log (--request-log): one JSON object a line per API request: seq, time, method, path,

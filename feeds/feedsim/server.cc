@@ -402,9 +402,11 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
         if (fault && fault->drop_cursor) cursor_out.clear();
         if (format == "json") {
-          body = json{{"items", std::move(items)},
-                      {"next_cursor", cursor_out.empty() ? json(nullptr) : json(cursor_out)}}
-                     .dump();
+          json page{{"items", std::move(items)},
+                    {"next_cursor", cursor_out.empty() ? json(nullptr) : json(cursor_out)}};
+          // A dropped cursor is a missing field, not the null that ends a walk.
+          if (fault && fault->drop_cursor) page.erase("next_cursor");
+          body = page.dump();
         }
         if (fault && fault->crlf) {
           std::string crlf;

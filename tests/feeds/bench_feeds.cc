@@ -3,6 +3,9 @@
 // the client's CPU time and peak RSS (the simulator is another process and is not counted).
 //
 //   build/bin/bench_feeds [--entries N] [--runs N] [--compression gzip|none] [--no-rate-limit]
+//                         [--json] [--changes N]
+// --json fetches format=json (2,000 a page); --changes N revokes N entries after the collection
+// was loaded and times the incremental fetch (FetchChanges) of those changes instead.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -36,6 +39,8 @@ int main(int argc, char** argv) {
   int runs = 5;
   std::string compression = "gzip";
   bool rate_limit = true;
+  bool json = false;
+  size_t changes = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--entries" && i + 1 < argc) {
@@ -46,24 +51,43 @@ int main(int argc, char** argv) {
       compression = argv[++i];
     } else if (a == "--no-rate-limit") {
       rate_limit = false;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--changes" && i + 1 < argc) {
+      changes = std::stoul(argv[++i]);
+      json = true;
     } else {
       fprintf(stderr,
               "usage: bench_feeds [--entries N] [--runs N] [--compression gzip|none] "
-              "[--no-rate-limit]\n");
+              "[--no-rate-limit] [--json] [--changes N]\n");
       return 2;
     }
   }
-  iocwall::testing::FeedSim sim(
-      {"--collection", "bench=gen:" + std::to_string(entries), "--compression", compression});
-  if (!sim.ok()) {
-    fprintf(stderr, "bench_feeds: %s\n", sim.error().c_str());
+  // Loaded an hour back on the simulator's clock, so that only the changes made below fall in
+  // the window of a changes fetch.
+  iocwall::testing::FeedSim sim({"--collection", "bench=gen:" + std::to_string(entries),
+                                 "--compression", compression, "--clock-offset", "-3600"});
+  if (!sim.ok() || !sim.SetClockOffset(0)) {
+    fprintf(stderr, "bench_feeds: simulator: %s\n",
+            sim.ok() ? "cannot set its clock" : sim.error().c_str());
     return 1;
   }
-  iocwall::SekoiaOptions o;
-  o.url = sim.https_url();
-  o.collection_id = "bench";
-  o.api_key_file = sim.key_file();
-  o.ca_file = sim.ca_file();
+  const int64_t since = iocwall::SystemClock().NowUnix();
+  if (changes > 0) {
+    std::vector<std::string> values;
+    for (size_t i = 0; i < changes && i < entries; ++i) {
+      const uint32_t a = (11u << 24) + static_cast<uint32_t>(i * (entries / changes));
+      values.push_back(std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+                       std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255));
+    }
+    if (!sim.RevokeIndicators("bench", values)) {
+      fprintf(stderr, "bench_feeds: the simulator refused the revocations\n");
+      return 1;
+    }
+  }
+  iocwall::SekoiaOptions o = sim.ClientOptions("bench");
+  o.request_timeout = std::chrono::milliseconds(60000);
+  if (json) o.format = iocwall::SekoiaFormat::kJson;
   if (!rate_limit) o.backoff.max_requests_per_second = 0;
   const long rss_before = MaxRssKiB();
   const double cpu_before = CpuSeconds();
@@ -72,7 +96,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < runs; ++r) {
     // A fresh source per run, as a fresh connection: the agent fetches every few minutes.
     iocwall::SekoiaSource source(o, &iocwall::SystemClock());
-    const iocwall::FetchResult res = source.Fetch();
+    const iocwall::FetchResult res = changes > 0 ? source.FetchChanges(since) : source.Fetch();
     if (!res.status.ok()) {
       fprintf(stderr, "bench_feeds: %s\n", res.status.message().c_str());
       return 1;
@@ -84,9 +108,11 @@ int main(int argc, char** argv) {
   }
   const double cpu = (CpuSeconds() - cpu_before) / runs;
   std::sort(times.begin(), times.end());
-  printf("entries %zu, pages %zu, body %.1f MB (decoded), compression %s, rate limit %s\n", got,
-         pages, static_cast<double>(bytes) / 1e6, compression.c_str(),
-         rate_limit ? "5 req/s" : "off");
+  printf(
+      "%s, format %s: entries %zu of %zu, pages %zu, body %.3f MB (decoded), compression %s, "
+      "rate limit %s\n",
+      changes > 0 ? "changes fetch" : "full fetch", json ? "json" : "text", got, entries, pages,
+      static_cast<double>(bytes) / 1e6, compression.c_str(), rate_limit ? "5 req/s" : "off");
   printf("wall: median %.3f s, min %.3f s, max %.3f s over %d runs\n", times[times.size() / 2],
          times.front(), times.back(), runs);
   printf("client CPU per fetch: %.3f s; peak RSS: %.1f MB (%.1f MB before the first fetch)\n", cpu,

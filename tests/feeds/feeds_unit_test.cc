@@ -83,6 +83,7 @@ TEST(IndicatorPageTest, AFullFetchKeepsOnlyWhatIsInForce) {
   ASSERT_TRUE(ParseIndicatorPage(kPage, o, &page, &r).ok());
   EXPECT_EQ(page.items, 6u);
   EXPECT_EQ(page.next_cursor, "abc");
+  EXPECT_FALSE(page.last);
   ASSERT_EQ(r.prefixes.size(), 2u);
   EXPECT_EQ(r.prefixes[0].ToString(), "94.24.86.201");
   EXPECT_EQ(r.valid_until[0], 1717200000);
@@ -145,6 +146,12 @@ TEST(IndicatorPageTest, WhatIsNotAPageFailsAndAppendsNothing) {
   ASSERT_TRUE(ParseIndicatorPage(R"({"items": [], "next_cursor": null})", {}, &page, &r).ok());
   EXPECT_EQ(page.items, 0u);
   EXPECT_EQ(page.next_cursor, "");
+  EXPECT_TRUE(page.last);
+  ASSERT_TRUE(ParseIndicatorPage(R"({"items": []})", {}, &page, &r).ok());
+  EXPECT_FALSE(page.last) << "a missing cursor is not the server's word";
+  ASSERT_TRUE(ParseIndicatorPage(R"({"items": [], "next_cursor": "c"})", {}, &page, &r).ok());
+  EXPECT_FALSE(page.last);
+  EXPECT_EQ(page.next_cursor, "c");
 }
 
 TEST(SecretFileTest, ReadsAPrivateFileAndStripsTheNewline) {

@@ -459,6 +459,20 @@ TEST_F(SekoiaSimTest, JsonFormatCarriesValidityAndIds) {
   EXPECT_EQ(reqs[0]["accept"], "application/json");
 }
 
+TEST_F(SekoiaSimTest, JsonNullCursorAfterAFullPageEndsTheWalk) {
+  SekoiaOptions o = Options("p100");
+  o.format = SekoiaFormat::kJson;
+  o.page_limit = 50;  // two full pages, the second with "next_cursor": null
+  const FetchResult r = Fetch(o);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_EQ(r.prefixes.size(), 100u);
+  EXPECT_EQ(r.pages, 2u);
+  EXPECT_EQ(NewRequests().size(), 2u) << "no request after the null cursor";
+
+  ASSERT_TRUE(sim_->AddFault({{"drop_cursor", true}}));  // the field missing altogether
+  ExpectFailed(Fetch(o), FetchError::kBadBody, "no cursor");
+}
+
 TEST_F(SekoiaSimTest, ExpiredIndicatorsDropOutWhenTheClockMoves) {
   ASSERT_TRUE(sim_->SetClockOffset(31 * 86400));  // list entries are valid 30 days
   const FetchResult r = Fetch(Options("p100"));

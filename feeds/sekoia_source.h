@@ -72,10 +72,10 @@ class SekoiaSource : public Source {
   // format=json only; a text source answers FetchChanges with a full Fetch.
   bool SupportsChanges() const override;
   // Asks for what changed after since_unix - kChangesOverlapSeconds: every indicator created,
-  // modified (its validity extended, say), revoked (revoked[i] = 1) or expired (its past
-  // valid_until) in that window, whatever its state now. The overlap repeats a few changes,
-  // which is harmless (applying a change twice gives the same set), and covers a clock skew
-  // between this host and the server of up to that much.
+  // modified (its validity extended, say) or revoked (revoked[i] = 1) in that window, whatever
+  // its state now (an expired one with its past valid_until). The overlap repeats a few
+  // changes, which is harmless (applying a change twice gives the same set), and covers a clock
+  // skew between this host and the server of up to that much.
   FetchResult FetchChanges(int64_t since_unix) override;
 
   const SekoiaOptions& options() const { return options_; }

@@ -43,8 +43,8 @@ struct FetchResult {
   // "indicator--..."), for provenance; empty otherwise.
   std::vector<std::string> ids;
   // Parallel to prefixes in a changes fetch (incremental): 1 where the indicator was revoked
-  // (remove it), 0 where it was created or modified (add it, or update its valid_until, which
-  // may already be past: expired indicators are reported too). Empty in a full fetch.
+  // (remove it), 0 where it was created or modified (add it or update its valid_until, which
+  // may already be past: remove it then). Empty in a full fetch.
   std::vector<uint8_t> revoked;
   // True when this is a changes fetch (FetchChanges answered with changes only, to be applied
   // on top of the last full snapshot); false for a whole list that replaces the last one.
@@ -66,11 +66,12 @@ class Source {
 
   // Whether FetchChanges can answer with changes only (a Sekoia collection in format=json).
   virtual bool SupportsChanges() const { return false; }
-  // The indicators created, modified, revoked or expired since since_unix (the time the last
-  // successful fetch started, by this host's clock; the source allows for clock skew), with
-  // incremental set. Sources that cannot (and any source for since_unix <= 0) do a full
-  // Fetch() instead and leave incremental false: callers check the flag, not the source type.
-  // The same all-or-nothing rule as Fetch.
+  // The indicators created, modified or revoked since since_unix (the time the last successful
+  // fetch started, by this host's clock; the source allows for clock skew), with incremental
+  // set. An indicator that merely reaches its valid_until is no change: the caller expires
+  // what it holds by the valid_until it was given. Sources that cannot (and any source for
+  // since_unix <= 0) do a full Fetch() instead and leave incremental false: callers check the
+  // flag, not the source type. The same all-or-nothing rule as Fetch.
   virtual FetchResult FetchChanges(int64_t /*since_unix*/) { return Fetch(); }
 };
 

@@ -23,6 +23,18 @@ bool BoundingHoldsMore() {
   return false;
 }
 
+// True when effective, permitted and ambient hold nothing but CAP_NET_ADMIN.
+bool SetsHoldOnlyNetAdmin() {
+  for (unsigned cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+    if (cap == CAP_NET_ADMIN) continue;
+    if (capng_have_capability(CAPNG_EFFECTIVE, cap) ||
+        capng_have_capability(CAPNG_PERMITTED, cap)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 PrivilegeDrop DropPrivileges() {
@@ -41,6 +53,15 @@ PrivilegeDrop DropPrivileges() {
     return d;
   }
   const bool bounds = BoundingHoldsMore();
+  // Under the systemd unit (CapabilityBoundingSet=CAP_NET_ADMIN) there is nothing left to
+  // drop, and the unit's system call filter refuses capset: do not call it.
+  if (!bounds && SetsHoldOnlyNetAdmin()) {
+    d.dropped = true;
+    d.bounding_cleared = true;
+    d.message = "already holds only CAP_NET_ADMIN";
+    LogDebug("privileges: " + d.message);
+    return d;
+  }
   // Clearing the bounding set needs CAP_SETPCAP: drop it in the same apply, bounding first.
   const bool can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
   capng_clear(CAPNG_SELECT_ALL);

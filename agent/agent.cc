@@ -1,10 +1,12 @@
 #include "agent/agent.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 
 #include "agent/core/timed.h"
@@ -615,10 +617,41 @@ std::string Agent::ReportToJson(const CycleReport& r) {
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
+namespace {
+
+// A number from a state file, or `def` when it is missing, of another type, or out of range:
+// a damaged file must not turn into undefined behaviour (a float cast overflow, found by
+// fuzz_state_json).
+template <typename T>
+T Num(const Json& j, const char* key, T def) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return def;
+  if constexpr (std::is_floating_point_v<T>) {
+    return it->template get<double>();
+  } else {
+    if (it->is_number_unsigned()) {
+      uint64_t v = it->template get<uint64_t>();
+      return v <= static_cast<uint64_t>(std::numeric_limits<T>::max()) ? static_cast<T>(v) : def;
+    }
+    if (it->is_number_integer()) {
+      int64_t v = it->template get<int64_t>();
+      if (v < 0 && !std::is_signed_v<T>) return def;
+      if (std::is_signed_v<T> && (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+                                  v > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
+        return def;
+      }
+      return static_cast<T>(v);
+    }
+    return def;  // a float where a count belongs
+  }
+}
+
+}  // namespace
+
 std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
   try {
     Json j = Json::parse(text);
-    if (j.value("version", 0) != 1) return std::nullopt;
+    if (Num(j, "version", 0) != 1) return std::nullopt;
     CycleReport r;
     std::string outcome = j.at("outcome").get<std::string>();
     r.outcome = Outcome::kNothing;
@@ -627,26 +660,26 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
       if (outcome == OutcomeName(o)) r.outcome = o;
     }
     r.summary = j.value("summary", "");
-    r.started_at = j.value("started_at", int64_t{0});
-    r.seconds = j.value("seconds", 0.0);
-    r.desired_v4 = j.value("desired_v4", size_t{0});
-    r.desired_v6 = j.value("desired_v6", size_t{0});
+    r.started_at = Num(j, "started_at", int64_t{0});
+    r.seconds = Num(j, "seconds", 0.0);
+    r.desired_v4 = Num(j, "desired_v4", size_t{0});
+    r.desired_v6 = Num(j, "desired_v6", size_t{0});
     r.applied = j.value("applied", false);
     const Json& a = j.at("apply");
-    r.apply.added = a.value("added", size_t{0});
-    r.apply.removed = a.value("removed", size_t{0});
-    r.apply.messages = a.value("messages", size_t{0});
-    r.apply.batch_bytes = a.value("bytes", size_t{0});
+    r.apply.added = Num(a, "added", size_t{0});
+    r.apply.removed = Num(a, "removed", size_t{0});
+    r.apply.messages = Num(a, "messages", size_t{0});
+    r.apply.batch_bytes = Num(a, "bytes", size_t{0});
     r.apply.bootstrapped = a.value("bootstrapped", false);
     r.apply.repaired = a.value("repaired", false);
     r.apply.repair_reason = a.value("repair_reason", "");
-    r.apply.seconds = a.value("seconds", 0.0);
-    r.apply.retries = a.value("retries", 0);
-    r.apply.refreshed = a.value("refreshed", size_t{0});
+    r.apply.seconds = Num(a, "seconds", 0.0);
+    r.apply.retries = Num(a, "retries", 0);
+    r.apply.refreshed = Num(a, "refreshed", size_t{0});
     r.apply_error = j.value("apply_error", "");
-    r.enforced_fetched_at = j.value("enforced_fetched_at", int64_t{0});
-    r.enforced_elements = j.value("enforced_elements", size_t{0});
-    r.last_apply_at = j.value("last_apply_at", int64_t{0});
+    r.enforced_fetched_at = Num(j, "enforced_fetched_at", int64_t{0});
+    r.enforced_elements = Num(j, "enforced_elements", size_t{0});
+    r.last_apply_at = Num(j, "last_apply_at", int64_t{0});
     r.guard_reasons = j.value("guard_reasons", std::vector<std::string>{});
     r.carved_out = j.value("carved_out", std::vector<std::string>{});
     r.warnings = j.value("warnings", std::vector<std::string>{});
@@ -656,22 +689,22 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
       x.ok = s.value("ok", false);
       x.error = s.value("error", "");
       x.error_class = s.value("error_class", "");
-      x.http_status = s.value("http_status", 0);
-      x.entries = s.value("entries", size_t{0});
-      x.rejected = s.value("rejected", size_t{0});
-      x.warnings = s.value("warnings", size_t{0});
-      x.expired = s.value("expired", size_t{0});
-      x.pages = s.value("pages", size_t{0});
-      x.bytes = s.value("bytes", size_t{0});
-      x.seconds = s.value("seconds", 0.0);
-      x.last_attempt = s.value("last_attempt", int64_t{0});
-      x.last_success = s.value("last_success", int64_t{0});
-      x.last_full = s.value("last_full", int64_t{0});
+      x.http_status = Num(s, "http_status", 0);
+      x.entries = Num(s, "entries", size_t{0});
+      x.rejected = Num(s, "rejected", size_t{0});
+      x.warnings = Num(s, "warnings", size_t{0});
+      x.expired = Num(s, "expired", size_t{0});
+      x.pages = Num(s, "pages", size_t{0});
+      x.bytes = Num(s, "bytes", size_t{0});
+      x.seconds = Num(s, "seconds", 0.0);
+      x.last_attempt = Num(s, "last_attempt", int64_t{0});
+      x.last_success = Num(s, "last_success", int64_t{0});
+      x.last_full = Num(s, "last_full", int64_t{0});
       x.mode = s.value("mode", "");
-      x.changes = s.value("changes", size_t{0});
+      x.changes = Num(s, "changes", size_t{0});
       for (const auto& rj : s.value("rejected_samples", Json::array())) {
         x.rejected_samples.push_back(
-            {rj.value("line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
+            {Num(rj, "line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
       }
       r.sources.push_back(std::move(x));
     }

@@ -306,6 +306,15 @@ TEST_F(AgentTest, ReportSurvivesARoundTripThroughJson) {
   ASSERT_EQ(back->sources.size(), 2u);
   EXPECT_EQ(back->sources[1].error, r.sources[1].error);
   EXPECT_FALSE(Agent::ReportFromJson("{not json").has_value());
+  // Numbers of the wrong kind or out of range fall back to defaults (found by fuzz_state_json:
+  // a float cast overflow, undefined behaviour).
+  auto odd = Agent::ReportFromJson(
+      R"({"version":1,"outcome":"enforced-fresh","apply":{"added":1e300,"retries":-5e99},)"
+      R"("enforced_elements":-3,"started_at":1.5e300,"sources":[{"name":"x","pages":1e300}]})");
+  ASSERT_TRUE(odd.has_value());
+  EXPECT_EQ(odd->apply.added, 0u);
+  EXPECT_EQ(odd->enforced_elements, 0u);
+  EXPECT_EQ(odd->started_at, 0);
   EXPECT_FALSE(Agent::ReportFromJson("{}").has_value());
 }
 

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 long=${IOCWALL_LONG:-0}
 fuzz_seconds=${IOCWALL_FUZZ_SECONDS:-$([[ $long == 1 ]] && echo 600 || echo 20)}
+fuzz_seed=${IOCWALL_FUZZ_SEED:-$([[ $long == 1 ]] && echo 0 || echo 1)}
 started=$(date +%s)
 
 echo "== sanitizer build (clang, ASan + UBSan + LSan, build-asan)"
@@ -41,7 +42,9 @@ run_fuzzer() {  # run_fuzzer TARGET: the seed corpus is read, new inputs go to $
   local t=$1
   mkdir -p "$out/$t"
   # malloc_limit: no input of a few KB may allocate 512 MB at once (a length taken on trust).
-  build-asan/bin/"$t" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+  # A fixed seed in the short runs makes the gate reproducible (the same inputs in CI as on a
+  # developer's machine); the long runs explore with a fresh seed each time.
+  build-asan/bin/"$t" -seed="$fuzz_seed" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$out/$t-" \
     "$out/$t" "tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1
 }

@@ -180,7 +180,12 @@ int RunExplain(const Invocation& inv) {
       }
     }
   }
-  (void)protected_ip;
+  if (blocked && protected_ip) {
+    // Only a hand-made element can do that: iocwall subtracts protected addresses before
+    // every apply, and its next cycle repairs the drift.
+    std::cout << "  WARNING: the kernel blocks an address iocwall never blocks: an element was "
+                 "added by hand; the next cycle removes it\n";
+  }
   return blocked ? 0 : 1;
 }
 

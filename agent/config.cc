@@ -35,7 +35,9 @@ constexpr KeySpec kKeys[] = {
     {"api.connect_timeout", false, "time allowed to connect (default 10s)"},
     {"api.allow_http", false, "allow a plain http:// URL, for a local mirror (default false)"},
     {"api.format", false, "text (default) or json (per-indicator validity)"},
-    {"api.max_body", false, "largest page body accepted, in bytes (default 67108864)"},
+    {"api.max_body", false,
+     "largest answer accepted for one fetch, all pages together, in bytes (default 67108864 "
+     "with format = text, 536870912 with json)"},
     {"api.rate_limit", false,
      "requests per second at most (default 5, Sekoia's limit; 0: none, for a local mirror)"},
     {"collections.id", true, "IOC collection (feed) id; repeat for several, they are merged"},
@@ -264,6 +266,8 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   IOCWALL_TRY(cv.Duration("api.connect_timeout", &c->api.connect_timeout));
   IOCWALL_TRY(cv.Bool("api.allow_http", &c->api.allow_http));
   IOCWALL_TRY(cv.OneOf("api.format", &c->api.format, {"text", "json"}));
+  // A json indicator costs about 30 times the bytes of a text line: the default cap follows.
+  if (c->api.format == "json") c->api.max_body = 512ull << 20;
   IOCWALL_TRY(cv.Int("api.max_body", &c->api.max_body, 1024, int64_t{1} << 40));
   if (c->api.timeout.count() <= 0) return cv.Bad("api.timeout", "0", "must be positive");
 

@@ -25,6 +25,7 @@ Backoff::Ms Backoff::WaitNeeded() {
   const TimePoint now = clock_->Now();
   TimePoint ready = now;
   pause_reason_.clear();
+  pacing_only_ = false;
   if (options_.max_requests_per_second > 0 &&
       recent_requests_.size() >= static_cast<size_t>(options_.max_requests_per_second)) {
     const TimePoint slot = recent_requests_.front() + std::chrono::seconds(1);
@@ -32,14 +33,17 @@ Backoff::Ms Backoff::WaitNeeded() {
       ready = slot;
       pause_reason_ = "rate limit of " + std::to_string(options_.max_requests_per_second) +
                       " requests/s (Sekoia's WAF)";
+      pacing_only_ = true;
     }
   }
   if (retry_not_before_ > ready) {
     ready = retry_not_before_;
     pause_reason_ = retry_reason_;
+    pacing_only_ = false;
   }
   if (paused_until_ > ready) {
     ready = paused_until_;
+    pacing_only_ = false;
     pause_reason_ = "pause after " + std::to_string(options_.waf_error_limit) +
                     " error answers within " + Seconds(options_.waf_window) + " (Sekoia's WAF)";
   }
@@ -49,13 +53,16 @@ Backoff::Ms Backoff::WaitNeeded() {
 Status Backoff::AwaitSlot() {
   const Ms wait = WaitNeeded();
   if (wait > Ms{0}) {
-    if (waited_this_fetch_ + wait > options_.max_wait_per_fetch) {
+    // Plain pacing (at most a second a request, and max_pages bounds the requests) is the
+    // price of a large collection, not trouble: only back-off and WAF pauses use the budget.
+    // Otherwise a collection of over 300 pages could never be fetched at 5 requests/s.
+    if (!pacing_only_ && waited_this_fetch_ + wait > options_.max_wait_per_fetch) {
       return Status::Error("would wait " + Seconds(wait) + " for the " + pause_reason_ +
                            ", beyond the fetch's budget of " +
                            Seconds(options_.max_wait_per_fetch) + "; trying again next cycle");
     }
     clock_->SleepFor(wait);
-    waited_this_fetch_ += wait;
+    if (!pacing_only_) waited_this_fetch_ += wait;
   }
   const TimePoint now = clock_->Now();
   recent_requests_.push_back(now);

@@ -72,6 +72,7 @@ class Backoff {
   Clock* clock_;
   BackoffOptions options_;
   std::mt19937_64 rng_;
+  bool pacing_only_ = false;  // the wait WaitNeeded() computed is plain rate-limit pacing
   std::deque<TimePoint> recent_requests_;  // at most max_requests_per_second entries
   std::deque<TimePoint> recent_errors_;    // within waf_window
   TimePoint paused_until_{};

@@ -51,6 +51,15 @@ TEST_F(ConfigTest, ReadsEverySectionWithDefaults) {
   EXPECT_TRUE(Validate(c).ok());
 }
 
+TEST_F(ConfigTest, MaxBodyDefaultFollowsTheFormat) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.max_body, 64ull << 20);
+  Write("[api]\nformat = json\n[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.max_body, 512ull << 20);
+  Write("[api]\nformat = json\nmax_body = 4096\n[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.max_body, 4096u) << "an explicit value wins";
+}
+
 TEST_F(ConfigTest, FlagsOverrideTheFile) {
   Write("[sync]\ninterval = 10m\n[collections]\nid = abc\n");
   auto inv = Parse({"--sync.interval", "1h", "--nftables.table", "edge"});

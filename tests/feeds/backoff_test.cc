@@ -142,5 +142,19 @@ TEST(BackoffTest, BudgetCountsEveryWaitOfOneFetch) {
   EXPECT_NE(s.message().find("Retry-After"), std::string::npos) << s.message();
 }
 
+TEST(BackoffTest, PacingOfALargeCollectionDoesNotUseTheBudget) {
+  FakeClock clock;
+  BackoffOptions o = Defaults();
+  o.max_wait_per_fetch = Ms(5000);
+  Backoff b(&clock, o, 3);
+  b.StartFetch();
+  // 1,000 pages at 5 requests/s: about 200 s of pacing, far over a 5 s budget, all allowed.
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(b.AwaitSlot().ok()) << "request " << i;
+  EXPECT_FALSE(clock.sleeps.empty());
+  // A Retry-After wait still counts.
+  ASSERT_TRUE(b.ScheduleRetry(1, 10).has_value());
+  EXPECT_FALSE(b.AwaitSlot().ok());
+}
+
 }  // namespace
 }  // namespace iocwall

@@ -194,7 +194,26 @@ std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
   return out;
 }
 
-Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged) {
+std::vector<SampleRange> PickSamples(const IntervalSet& set, size_t per_family) {
+  std::vector<SampleRange> out;
+  for (Family f : {Family::kV4, Family::kV6}) {
+    const FamilyRanges& fr = set.of(f);
+    const size_t n = fr.ranges.size();
+    if (n == 0 || per_family == 0) continue;
+    const size_t k = std::min(n, per_family);
+    size_t last = SIZE_MAX;
+    for (size_t j = 0; j < k; ++j) {
+      size_t i = k == 1 ? 0 : j * (n - 1) / (k - 1);
+      if (i == last) continue;
+      last = i;
+      out.push_back({f, fr.ranges[i], i < fr.expires.size() ? fr.expires[i] : 0});
+    }
+  }
+  return out;
+}
+
+Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged,
+                          const std::vector<ProtectedAddress>& remembered) {
   Built b;
   Policy policy;
   policy.min_prefix_v4 = config_.sync.min_prefix_v4;
@@ -217,8 +236,13 @@ Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged) {
   };
   for (const auto& p : config_.allowlist) note(p, "allowlisted");
   std::vector<Prefix> host_prefixes;
-  for (const auto& h : host_->ProtectedAddresses()) {
+  b.host = host_->ProtectedAddresses();
+  for (const auto& h : b.host) {
     note(h.prefix, h.why);
+    host_prefixes.push_back(h.prefix);
+  }
+  for (const auto& h : remembered) {
+    note(h.prefix, h.why + ", as the host had it at the last good cycle");
     host_prefixes.push_back(h.prefix);
   }
   IntervalSet protect = ProtectedRanges();
@@ -236,10 +260,11 @@ Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged) {
   return b;
 }
 
-CycleReport Agent::RunCycle(bool force) {
-  const auto t0 = clock_->Now();
+Agent::Decision Agent::Decide() {
   const int64_t now = clock_->NowUnix();
-  CycleReport r = last_;
+  Decision d;
+  CycleReport& r = d.report;
+  r = last_;
   r.started_at = now;
   r.guard_reasons.clear();
   r.carved_out.clear();
@@ -248,8 +273,6 @@ CycleReport Agent::RunCycle(bool force) {
   r.apply = ApplyResult{};
   r.apply_error.clear();
 
-  std::vector<FetchResult> results;
-  std::vector<std::string> failures;
   size_t ignored;
   if (!snapshots_loaded_) LastGoodEntries(&ignored);
   full_fetch_.assign(sources_.size(), true);
@@ -288,28 +311,19 @@ CycleReport Agent::RunCycle(bool force) {
     } else {
       s.error = fr.status.message();
       s.error_class = FetchErrorName(fr.error);
-      failures.push_back(s.error);
+      d.failures.push_back(s.error);
     }
-    results.push_back(std::move(fr));
+    d.results.push_back(std::move(fr));
   }
-
-  if (!failures.empty()) {
-    std::string why = failures.front();
-    if (failures.size() > 1) why += " (and " + std::to_string(failures.size() - 1) + " more)";
-    r.outcome = Outcome::kKeptLastGood;
-    r = EnforceLastGood(std::move(r), why);
-    r.seconds = SecondsSince(clock_, t0);
-    Finish(&r);
-    return r;
-  }
+  if (!d.failures.empty()) return d;
 
   std::vector<TimedPrefix> tagged;
   std::vector<GuardSource> guard_sources;
   size_t total = 0;
-  for (const auto& fr : results) total += fr.prefixes.size();
+  for (const auto& fr : d.results) total += fr.prefixes.size();
   tagged.reserve(total);
-  for (size_t i = 0; i < results.size(); ++i) {
-    const FetchResult& fr = results[i];
+  for (size_t i = 0; i < d.results.size(); ++i) {
+    const FetchResult& fr = d.results[i];
     size_t kept = 0, expired = 0;
     for (size_t j = 0; j < fr.prefixes.size(); ++j) {
       if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
@@ -324,37 +338,132 @@ CycleReport Agent::RunCycle(bool force) {
     GuardSource g;
     g.name = r.sources[i].name;
     g.entries = kept;
-    g.previous_entries = snapshots_[i] ? snapshots_[i]->entries.size() : 0;
+    // The baseline is the last good list as it stands now (what expired since is no shrink);
+    // without a snapshot, what the state remembers of the source's last fetch.
+    if (snapshots_[i]) {
+      for (const auto& e : snapshots_[i]->entries)
+        g.previous_entries += !Expired(e.valid_until, now);
+    } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
+      g.previous_entries = last_.sources[i].entries;
+    }
     guard_sources.push_back(g);
   }
 
-  Built b = Build(tagged);
-  r.carved_out = b.carved_out;
-  r.desired_v4 = b.desired.v4.size();
-  r.desired_v6 = b.desired.v6.size();
+  d.built = Build(tagged);
+  r.carved_out = d.built.carved_out;
+  r.desired_v4 = d.built.desired.v4.size();
+  r.desired_v6 = d.built.desired.v6.size();
 
   GuardInput gi;
-  gi.have_previous = last_.enforced_elements > 0;
-  gi.previous_elements = last_.enforced_elements;
-  gi.new_elements = b.desired.size();
+  gi.new_elements = d.built.desired.size();
+  gi.previous_elements = PreviousElements(gi.new_elements);
+  gi.have_previous = gi.previous_elements > 0;
   gi.max_shrink_percent = config_.sync.max_shrink_percent;
   gi.max_entries = config_.sync.max_entries;
   gi.sources = guard_sources;
   GuardVerdict verdict = CheckGuards(gi);
-  if (!verdict.ok) {
-    r.guard_reasons = verdict.reasons;
+  d.guard_ok = verdict.ok;
+  r.guard_reasons = verdict.reasons;
+  return d;
+}
+
+size_t Agent::PreviousElements(size_t new_elements) {
+  const size_t remembered = last_.enforced_elements;
+  auto shrinks_too_much = [&](size_t prev) {
+    return prev > new_elements &&
+           (prev - new_elements) * 100 > uint64_t{config_.sync.max_shrink_percent} * prev;
+  };
+  if (remembered > 0 && !shrinks_too_much(remembered)) return remembered;
+  // Either the state does not say (state.json lost or damaged: the guard must not switch off
+  // with it), or the guard is about to refuse: take the baseline from the snapshots as they
+  // stand now, so that indicators that expired since are not counted as a shrink.
+  size_t with_snapshot = 0;
+  std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
+  if (with_snapshot > 0) return Build(entries).desired.size();
+  if (remembered > 0) return remembered;
+  // No state and no snapshot, but the kernel may still hold a list iocwall enforced (the
+  // state directory was wiped): that is the baseline. A dump, but only on this rare path.
+  KernelStatus ks;
+  if (backend_->ReadStatus(&ks).ok() && ks.table_present && ks.table_owned) {
+    IntervalSet current;
+    if (backend_->ReadElements(&current).ok()) return current.size();
+  }
+  return 0;
+}
+
+void Agent::RecordCommit(const IntervalSet& desired, const ApplyResult& ar, CycleReport* r) {
+  // Enough to catch a flushed or replaced set with certainty and a partial change with good
+  // odds, while --status stays a few hundred non-dump lookups at any size.
+  constexpr size_t kSamplesPerFamily = 32;
+  CommitRecord c;
+  c.table = config_.nft.table;
+  c.generation = ar.generation;
+  c.at = clock_->NowUnix();
+  c.v4 = desired.v4.size();
+  c.v6 = desired.v6.size();
+  c.samples = PickSamples(desired, kSamplesPerFamily);
+  KernelStatus ks;
+  if (backend_->ReadStatus(&ks).ok()) {
+    c.table_handle = ks.table_handle;
+    c.boot_id = ks.boot_id;
+    c.netns = ks.netns;
+  }
+  // A table enforced under a previous name is now stale: remove it (RemoveStaleTables).
+  if (r->committed && r->committed->table != c.table &&
+      std::find(r->stale_tables.begin(), r->stale_tables.end(), r->committed->table) ==
+          r->stale_tables.end()) {
+    r->stale_tables.push_back(r->committed->table);
+  }
+  r->committed = std::move(c);
+  RemoveStaleTables(r);
+}
+
+void Agent::RemoveStaleTables(CycleReport* r) {
+  std::vector<std::string> left;
+  for (const std::string& t : r->stale_tables) {
+    if (t == config_.nft.table) continue;
+    bool removed = false;
+    Status s = backend_->RemoveTable(t, &removed);
+    if (!s.ok()) {
+      r->warnings.push_back("table inet " + t + ", enforced under a previous [nftables] table " +
+                            "name, is still there: " + s.message());
+      left.push_back(t);
+    } else if (removed) {
+      r->summary += "; removed table inet " + t + " of the previous configuration";
+    }
+  }
+  r->stale_tables = std::move(left);
+}
+
+CycleReport Agent::RunCycle(bool force) {
+  const auto t0 = clock_->Now();
+  Decision d = Decide();
+  CycleReport r = std::move(d.report);
+  const int64_t now = r.started_at;
+
+  if (!d.failures.empty()) {
+    std::string why = d.failures.front();
+    if (d.failures.size() > 1) why += " (and " + std::to_string(d.failures.size() - 1) + " more)";
+    r.outcome = Outcome::kKeptLastGood;
+    r = EnforceLastGood(std::move(r), why);
+    r.seconds = SecondsSince(clock_, t0);
+    Finish(&r);
+    return r;
+  }
+  if (!d.guard_ok) {
     if (!force) {
       r.outcome = Outcome::kGuardRefused;
-      r = EnforceLastGood(std::move(r), "guard refused the fresh list: " + verdict.reasons.front());
+      r = EnforceLastGood(std::move(r), "guard refused the fresh list: " + r.guard_reasons.front());
       r.seconds = SecondsSince(clock_, t0);
       Finish(&r);
       return r;
     }
-    LogWarning("guard overridden by --force: " + verdict.reasons.front());
+    LogWarning("guard overridden by --force: " + r.guard_reasons.front());
   }
 
+  const IntervalSet& desired = d.built.desired;
   ApplyResult ar;
-  Status s = backend_->Reconcile(b.desired, &ar);
+  Status s = backend_->Reconcile(desired, &ar);
   r.apply = ar;
   if (!s.ok()) {
     r.outcome = Outcome::kFailed;
@@ -365,8 +474,9 @@ CycleReport Agent::RunCycle(bool force) {
     r.applied = true;
     r.last_apply_at = now;
     r.enforced_fetched_at = now;
-    r.enforced_elements = b.desired.size();
-    SaveSnapshots(results, &r);
+    r.enforced_elements = desired.size();
+    r.host_protected = d.built.host;
+    SaveSnapshots(d.results, &r);
     r.summary = "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
                 std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) +
                 " -" + std::to_string(ar.removed) +
@@ -374,6 +484,8 @@ CycleReport Agent::RunCycle(bool force) {
                 (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
                 (ar.bootstrapped ? ", table created" : "") +
                 (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
+    if (!d.guard_ok) r.summary += "; accepted with --force over: " + r.guard_reasons.front();
+    RecordCommit(desired, ar, &r);
   }
   r.seconds = SecondsSince(clock_, t0);
   Finish(&r);
@@ -390,16 +502,18 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
     if (r.outcome == Outcome::kKeptLastGood) r.outcome = Outcome::kNothing;
     return r;
   }
-  Built b = Build(entries);
+  Built b = Build(entries, restoring_ ? last_.host_protected : std::vector<ProtectedAddress>{});
   ApplyResult ar;
   Status s = backend_->Reconcile(b.desired, &ar);
   r.apply = ar;
-  r.enforced_elements = b.desired.size();
   if (!s.ok()) {
     r.apply_error = s.message();
     r.summary = why + "; and the last good list could not be enforced: " + s.message();
     return r;
   }
+  r.enforced_elements = b.desired.size();
+  if (!restoring_) r.host_protected = b.host;
+  RecordCommit(b.desired, ar, &r);
   r.applied = ar.messages > 0;
   if (r.applied) r.last_apply_at = r.started_at;
   std::string kernel =
@@ -419,7 +533,20 @@ CycleReport Agent::Restore() {
   r.guard_reasons.clear();
   r.warnings.clear();
   r.outcome = Outcome::kKeptLastGood;
+  if (!last_.host_protected.empty()) {
+    // Early in boot the interfaces are not configured yet: the host's own addresses and
+    // gateways are not known from the host, so the ones of the last good cycle are kept out.
+    std::string list;
+    for (const auto& h : last_.host_protected)
+      list += (list.empty() ? "" : ", ") + h.prefix.ToString();
+    LogInfo(
+        "restore: also leaving out the host's addresses and gateways of the last good "
+        "cycle: " +
+        list);
+  }
+  restoring_ = true;
   r = EnforceLastGood(std::move(r), "restore");
+  restoring_ = false;
   if (r.outcome == Outcome::kNothing) {
     r.summary = "restore: no last good list in " + config_.sync.state_dir + ": nothing enforced";
   } else if (!r.apply_error.empty()) {
@@ -510,53 +637,56 @@ void Agent::Finish(CycleReport* r) {
   }
 }
 
-Result<Plan> Agent::DryRun() {
+Result<Plan> Agent::DryRun(bool force) {
   Plan plan;
-  const int64_t now = clock_->NowUnix();
-  std::vector<TimedPrefix> tagged;
-  std::string failed;
-  for (size_t i = 0; i < sources_.size(); ++i) {
-    FetchResult fr = sources_[i]->Fetch();
-    SourceReport s;
-    s.name = sources_[i]->Name();
-    s.ok = fr.status.ok();
-    s.error = fr.status.message();
-    s.entries = fr.prefixes.size();
-    s.rejected = fr.stats.rejected;
-    s.pages = fr.pages;
-    s.bytes = fr.bytes;
-    plan.sources.push_back(s);
-    if (!s.ok) {
-      failed += (failed.empty() ? "" : "; ") + s.error;
-      continue;
-    }
-    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
-      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) continue;
-      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
-    }
-  }
-  if (!failed.empty()) return Status::Error("dry run: " + failed);
-  Built b = Build(tagged);
-  plan.desired = std::move(b.desired);
-  plan.carved_out = b.carved_out;
+  // The state the real cycle would start from; nothing of it is written back.
+  const CycleReport saved = last_;
+  Decision d = Decide();
+  last_ = saved;
+  plan.sources = d.report.sources;
+  plan.carved_out = d.report.carved_out;
+  plan.guard_reasons = d.report.guard_reasons;
   KernelStatus ks;
   Status s = backend_->ReadStatus(&ks);
   if (!s.ok()) return s.Wrap("dry run: reading the kernel");
-  plan.table_present = ks.table_present && ks.sets_present;
+  if (ks.table_present && !ks.table_owned) {
+    plan.table_error = "table inet " + config_.nft.table +
+                       " exists but was not created by iocwall: the cycle would change nothing "
+                       "and fail (see iocwall(8), OWNERSHIP)";
+  }
+  std::string why;
+  if (!d.failures.empty()) {
+    why = d.failures.front();
+    plan.outcome = Outcome::kKeptLastGood;
+  } else if (!d.guard_ok && !force) {
+    why = "guard refused the fresh list: " + d.report.guard_reasons.front();
+    plan.outcome = Outcome::kGuardRefused;
+  }
+  if (plan.outcome == Outcome::kKeptLastGood || plan.outcome == Outcome::kGuardRefused) {
+    size_t with_snapshot = 0;
+    std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
+    if (with_snapshot == 0) {
+      plan.outcome = Outcome::kNothing;
+      plan.summary = why + "; no last good list yet: the kernel would be left as it is";
+      plan.table_present = ks.table_present;
+      return plan;
+    }
+    plan.desired = Build(entries).desired;
+    plan.summary = why + "; the last good list would stay enforced";
+  } else {
+    plan.outcome = Outcome::kEnforcedFresh;
+    plan.forced = !d.guard_ok;
+    plan.desired = std::move(d.built.desired);
+    plan.summary = "the fresh list would be enforced";
+  }
+  if (!plan.table_error.empty()) plan.outcome = Outcome::kFailed;
+  plan.table_present = ks.table_present && ks.sets_present && ks.table_owned;
   IntervalSet current;
   if (plan.table_present) {
     s = backend_->ReadElements(&current);
     if (!s.ok()) return s.Wrap("dry run: reading the kernel sets");
   }
   plan.diff = Diff(current, plan.desired);
-  GuardInput gi;
-  gi.have_previous = current.size() > 0;
-  gi.previous_elements = current.size();
-  gi.new_elements = plan.desired.size();
-  gi.max_shrink_percent = config_.sync.max_shrink_percent;
-  gi.max_entries = config_.sync.max_entries;
-  plan.guard_reasons = CheckGuards(gi).reasons;
   return plan;
 }
 
@@ -613,6 +743,30 @@ std::string Agent::ReportToJson(const CycleReport& r) {
                        {"rejected_samples", rej}});
   }
   j["sources"] = sources;
+  if (r.committed) {
+    const CommitRecord& c = *r.committed;
+    Json samples = Json::array();
+    for (const auto& x : c.samples) {
+      samples.push_back({{"family", x.family == Family::kV4 ? 4 : 6},
+                         {"first", FormatAddress(x.family, x.range.first)},
+                         {"last", FormatAddress(x.family, x.range.last)},
+                         {"expires", x.expires}});
+    }
+    j["committed"] = {{"table", c.table},
+                      {"generation", c.generation},
+                      {"table_handle", c.table_handle},
+                      {"boot_id", c.boot_id},
+                      {"netns", c.netns},
+                      {"at", c.at},
+                      {"v4", c.v4},
+                      {"v6", c.v6},
+                      {"samples", samples}};
+  }
+  Json host = Json::array();
+  for (const auto& h : r.host_protected)
+    host.push_back({{"prefix", h.prefix.ToString()}, {"why", h.why}});
+  j["host_protected"] = host;
+  j["stale_tables"] = r.stale_tables;
   // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -707,6 +861,37 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
             {Num(rj, "line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
       }
       r.sources.push_back(std::move(x));
+    }
+    if (auto it = j.find("committed"); it != j.end() && it->is_object()) {
+      CommitRecord c;
+      c.table = it->value("table", "");
+      c.generation = Num(*it, "generation", uint32_t{0});
+      c.table_handle = Num(*it, "table_handle", uint64_t{0});
+      c.boot_id = it->value("boot_id", "");
+      c.netns = Num(*it, "netns", uint64_t{0});
+      c.at = Num(*it, "at", int64_t{0});
+      c.v4 = Num(*it, "v4", size_t{0});
+      c.v6 = Num(*it, "v6", size_t{0});
+      for (const auto& x : it->value("samples", Json::array())) {
+        auto first = ParsePrefix(x.value("first", ""));
+        auto last = ParsePrefix(x.value("last", ""));
+        // A damaged sample is dropped: it must not fail a verification nor the whole report.
+        if (!first || !last || first->family != last->family ||
+            first->len != AddressBits(first->family) || last->len != first->len ||
+            last->addr < first->addr) {
+          continue;
+        }
+        c.samples.push_back(
+            {first->family, Range{first->addr, last->addr}, Num(x, "expires", int64_t{0})});
+      }
+      r.committed = std::move(c);
+    }
+    for (const auto& h : j.value("host_protected", Json::array())) {
+      auto p = ParsePrefix(h.value("prefix", ""));
+      if (p) r.host_protected.push_back({*p, h.value("why", "")});
+    }
+    for (const auto& t : j.value("stale_tables", Json::array())) {
+      if (t.is_string()) r.stale_tables.push_back(t.get<std::string>());
     }
     return r;
   } catch (const Json::exception&) {

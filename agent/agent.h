@@ -42,6 +42,31 @@ struct SourceReport {
   std::vector<RejectedLine> rejected_samples;
 };
 
+// One range of the enforced list that --status looks up in the kernel to verify it.
+struct SampleRange {
+  Family family = Family::kV4;
+  Range range;
+  int64_t expires = 0;  // 0: permanent
+};
+
+// What iocwall last committed to the kernel (or found already there), kept with the report so
+// that --status, in another process, can tell whether the kernel still holds it without a dump:
+// the generation says whether anything changed since; the samples are looked up one by one.
+struct CommitRecord {
+  std::string table;
+  uint32_t generation = 0;  // the ruleset generation right after the commit
+  uint64_t table_handle = 0;
+  std::string boot_id;  // generations start again at each boot and in each namespace
+  uint64_t netns = 0;
+  int64_t at = 0;
+  size_t v4 = 0;  // kernel elements of the list enforced
+  size_t v6 = 0;
+  std::vector<SampleRange> samples;
+};
+
+// Up to `per_family` ranges of each family, spread evenly, the first and last included. Pure.
+std::vector<SampleRange> PickSamples(const IntervalSet& set, size_t per_family);
+
 enum class Outcome {
   kEnforcedFresh,  // every source fetched, the fresh list is in the kernel
   kKeptLastGood,   // a source failed: the last good list stays enforced
@@ -68,6 +93,12 @@ struct CycleReport {
   int64_t enforced_fetched_at = 0;  // when the enforced list was fetched (its age)
   size_t enforced_elements = 0;     // kernel elements of the enforced list
   int64_t last_apply_at = 0;
+  std::optional<CommitRecord> committed;
+  // The host's own addresses and gateways that the last enforced list left out: --restore,
+  // early in boot before they are configured, leaves them out too.
+  std::vector<ProtectedAddress> host_protected;
+  // Tables iocwall created under a previous [nftables] table name and could not remove yet.
+  std::vector<std::string> stale_tables;
 };
 
 // Applies a changes fetch (created, modified, revoked or expired indicators) to the last full
@@ -75,14 +106,18 @@ struct CycleReport {
 // by id where the feed gives one, else by prefix. Pure.
 FetchResult MergeChanges(const Snapshot& base, FetchResult changes);
 
-// The plan printed by --dry-run.
+// The plan printed by --dry-run: what RunCycle would do, short of committing it.
 struct Plan {
-  IntervalSet desired;
-  SetDiff diff;
+  Outcome outcome = Outcome::kNothing;  // what the cycle would report
+  std::string summary;                  // why
+  IntervalSet desired;                  // what the kernel would hold
+  SetDiff diff;                         // against what it holds now
   bool table_present = false;
+  std::string table_error;  // the table exists but iocwall did not create it
   std::vector<SourceReport> sources;
   std::vector<std::string> guard_reasons;
   std::vector<std::string> carved_out;
+  bool forced = false;  // a guard refused and --force overrides it
 };
 
 class Agent {
@@ -99,8 +134,9 @@ class Agent {
   // Enforces the last good lists from the state directory, without any network.
   CycleReport Restore();
 
-  // Fetches and computes what a cycle would do, changing nothing.
-  Result<Plan> DryRun();
+  // The cycle minus the commit: the same fetch, guards and decisions, changing nothing (no
+  // kernel change, no state written). An error only when the kernel cannot be read.
+  Result<Plan> DryRun(bool force);
 
   const CycleReport& last_report() const { return last_; }
 
@@ -113,9 +149,25 @@ class Agent {
     IntervalSet desired;
     std::vector<std::string> carved_out;
     size_t too_short = 0;
+    std::vector<ProtectedAddress> host;  // the host's addresses left out
   };
-  // Sources' entries (tagged with their index) -> what the kernel must hold.
-  Built Build(const std::vector<TimedPrefix>& tagged);
+  // Sources' entries (tagged with their index) -> what the kernel must hold. `remembered`:
+  // host addresses to leave out besides the ones the host has now (restore, early in boot).
+  Built Build(const std::vector<TimedPrefix>& tagged,
+              const std::vector<ProtectedAddress>& remembered = {});
+  // Everything a cycle decides before it touches the kernel; RunCycle and DryRun share it.
+  struct Decision {
+    CycleReport report;  // sources, carve-outs, guard reasons filled
+    std::vector<FetchResult> results;
+    std::vector<std::string> failures;  // a source failed: the last good list stays
+    Built built;
+    bool guard_ok = true;
+  };
+  Decision Decide();
+  // The guards' baseline: elements the last good list holds now.
+  size_t PreviousElements(size_t new_elements);
+  void RecordCommit(const IntervalSet& desired, const ApplyResult& ar, CycleReport* r);
+  void RemoveStaleTables(CycleReport* r);
   // Entries of the last good snapshots that are still valid now.
   std::vector<TimedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
@@ -133,6 +185,7 @@ class Agent {
   // Last good snapshots by source index; loaded lazily from the state store.
   std::vector<std::optional<Snapshot>> snapshots_;
   bool snapshots_loaded_ = false;
+  bool restoring_ = false;        // Restore() is under way: remembered host addresses apply
   std::vector<bool> full_fetch_;  // per source, in the cycle under way
 };
 

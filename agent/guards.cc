@@ -14,6 +14,21 @@ GuardVerdict CheckGuards(const GuardInput& in) {
     if (s.entries == 0 && s.previous_entries > 0) {
       refuse(s.name + " returned no entries (it had " + std::to_string(s.previous_entries) +
              "); use --force once if the collection really is empty");
+      continue;
+    }
+    // Per source as well as in total: a collection that collapses must not pass because
+    // another, larger one keeps the total steady. Small sources churn by a few entries; a
+    // loss under min_source_loss entries is never a collapse.
+    if (s.entries < s.previous_entries) {
+      uint64_t lost = s.previous_entries - s.entries;
+      if (lost >= in.min_source_loss &&
+          lost * 100 > uint64_t{in.max_shrink_percent} * s.previous_entries) {
+        refuse(s.name + " would shrink from " + std::to_string(s.previous_entries) + " to " +
+               std::to_string(s.entries) + " entries (" +
+               std::to_string(lost * 100 / s.previous_entries) + "%), over [sync] " +
+               "max_shrink_percent = " + std::to_string(in.max_shrink_percent) +
+               "; use --force once to accept it");
+      }
     }
   }
   if (in.new_elements > in.max_entries) {

@@ -10,8 +10,8 @@ namespace iocwall {
 
 struct GuardSource {
   std::string name;
-  size_t entries = 0;           // accepted entries in this fetch
-  size_t previous_entries = 0;  // entries in its last good list (0 when none)
+  size_t entries = 0;           // accepted entries in this fetch, still valid
+  size_t previous_entries = 0;  // entries of its last good list still valid (0 when none)
 };
 
 struct GuardInput {
@@ -20,6 +20,7 @@ struct GuardInput {
   size_t new_elements = 0;       // kernel elements of the fresh result
   unsigned max_shrink_percent = 50;
   uint64_t max_entries = 1000000;
+  size_t min_source_loss = 10;  // a source losing fewer entries is not checked for shrinking
   std::vector<GuardSource> sources;
 };
 

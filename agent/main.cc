@@ -11,11 +11,13 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/host_info.h"
+#include "agent/lock.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
 #include "agent/privileges.h"
 #include "agent/state.h"
 #include "agent/status.h"
+#include "agent/verify.h"
 #include "agent/wiring.h"
 #include "netlink/nft_backend.h"
 
@@ -73,20 +75,14 @@ int RunStatus(const Invocation& inv) {
   std::optional<CycleReport> report;
   auto text = store->LoadReport();
   if (text.ok() && text.value()) report = Agent::ReportFromJson(**text);
-  // The kernel keeps no element count: counting is a dump, quadratic in the kernel (0.35 s at
-  // 100k elements, about a minute at 1M). Count for real up to kMaxCountedDump elements;
-  // beyond, say the figure is the agent's own and not the kernel's.
-  constexpr size_t kMaxCountedDump = 250000;
-  if (ks.ok() && k.table_present && k.sets_present && !k.elements_counted &&
-      (!report || report->enforced_elements <= kMaxCountedDump)) {
-    IntervalSet current;
-    if (backend->ReadElements(&current).ok()) {
-      k.v4_elements = current.v4.size();
-      k.v6_elements = current.v6.size();
-      k.elements_counted = true;
-    }
+  const int64_t now = SystemClock().NowUnix();
+  // No dump, whatever the size (dumps are quadratic in the kernel: about a minute at 1M
+  // elements): the generation, the structure and lookups of sampled elements.
+  Verification ver;
+  if (ks.ok() && k.Enforcing() && report && report->committed) {
+    ver = VerifyKernel(backend.get(), c.nft, k, *report->committed, now);
   }
-  StatusView v = Evaluate(c, ks.ok() ? &k : nullptr, ks.message(), report, SystemClock().NowUnix());
+  StatusView v = Evaluate(c, ks.ok() ? &k : nullptr, ks.message(), report, now, ver);
   if (text.ok() && text.value() && !report) {
     v.reasons.push_back("state.json in " + c.sync.state_dir + " is unreadable");
   }
@@ -159,25 +155,31 @@ int RunExplain(const Invocation& inv) {
   KernelStatus k;
   Status s = backend->ReadStatus(&k);
   bool blocked = false;
+  const std::string table = "table inet " + c.nft.table;
   if (!s.ok()) {
     std::cout << "  kernel: cannot read: " << s.message() << "\n";
   } else if (!k.table_present) {
-    std::cout << "  kernel: table inet " << c.nft.table << " is absent: NOT blocked\n";
+    std::cout << "  kernel: " << table << " is absent: NOT blocked\n";
+  } else if (!k.table_owned) {
+    std::cout << "  kernel: " << table << " was not created by iocwall: NOT blocked by iocwall\n";
+  } else if (k.table_dormant) {
+    std::cout << "  kernel: " << table << " is dormant (its chains see no packet): NOT blocked\n";
+  } else if (!k.sets_present || !k.chains_present) {
+    std::cout << "  kernel: " << table << " lacks a set, chain or rule: NOT blocked\n";
   } else {
-    IntervalSet current;
-    s = backend->ReadElements(&current);
+    // One lookup, no dump: the kernel answers with the element that covers the address.
+    std::vector<std::optional<u128>> start;
+    const u128 one[1] = {a};
+    s = backend->Lookup(ip->family, one, &start);
+    const std::string& set = ip->family == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6;
     if (!s.ok()) {
-      std::cout << "  kernel: cannot read the sets: " << s.message() << "\n";
+      std::cout << "  kernel: cannot look it up: " << s.message() << "\n";
+    } else if (start[0]) {
+      blocked = true;
+      std::cout << "  kernel: BLOCKED by the element of set " << set << " starting at "
+                << FormatAddress(ip->family, *start[0]) << "\n";
     } else {
-      long i = Find(current.of(ip->family), a);
-      blocked = i >= 0;
-      if (blocked) {
-        std::cout << "  kernel: BLOCKED by element "
-                  << FormatRange(ip->family, current.of(ip->family).ranges[i]) << " of set "
-                  << (ip->family == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6) << "\n";
-      } else {
-        std::cout << "  kernel: not blocked\n";
-      }
+      std::cout << "  kernel: not blocked (no element of set " << set << " covers it)\n";
     }
   }
   if (blocked && protected_ip) {
@@ -191,34 +193,125 @@ int RunExplain(const Invocation& inv) {
 
 int RunDryRun(const Invocation& inv) {
   auto rt = MakeRuntime(inv.config);
-  auto plan = rt->agent->DryRun();
+  auto plan = rt->agent->DryRun(inv.force);
   if (!plan.ok()) {
     std::cerr << "iocwall: " << plan.message() << "\n";
     return kExitFailed;
   }
   const Config& c = inv.config;
   for (const auto& s : plan->sources) {
-    std::cout << s.name << ": " << s.entries << " entries, " << s.rejected << " lines skipped, "
-              << s.pages << " pages, " << s.bytes << " bytes\n";
+    std::cout << s.name << ": ";
+    if (!s.ok) {
+      std::cout << "FAILED: " << s.error << "\n";
+      continue;
+    }
+    std::cout << s.entries << " entries, " << s.rejected << " lines skipped, " << s.pages
+              << " pages, " << s.bytes << " bytes\n";
   }
-  if (!plan->table_present)
-    std::cout << "table inet " << c.nft.table << " is absent: it would be created\n";
-  constexpr size_t kShow = 10;
-  for (Family f : {Family::kV4, Family::kV6}) {
-    const RangeDiff& d = plan->diff.of(f);
-    std::cout << "set " << (f == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6) << ": "
-              << plan->desired.of(f).size() << " elements wanted, +" << d.add.size() << " -"
-              << d.remove.size() << "\n";
-    for (size_t i = 0; i < d.add.size() && i < kShow; ++i)
-      std::cout << "  + " << FormatRange(f, d.add[i]) << "\n";
-    if (d.add.size() > kShow) std::cout << "  + ... " << d.add.size() - kShow << " more\n";
-    for (size_t i = 0; i < d.remove.size() && i < kShow; ++i)
-      std::cout << "  - " << FormatRange(f, d.remove[i]) << "\n";
-    if (d.remove.size() > kShow) std::cout << "  - ... " << d.remove.size() - kShow << " more\n";
+  for (const auto& g : plan->guard_reasons) {
+    std::cout << (plan->forced ? "guard overridden by --force: " : "guard refuses: ") << g << "\n";
+  }
+  if (!plan->table_error.empty()) std::cout << "refused: " << plan->table_error << "\n";
+  std::cout << "the cycle would end " << OutcomeName(plan->outcome) << ": " << plan->summary
+            << "\n";
+  if (plan->outcome != Outcome::kNothing && plan->table_error.empty()) {
+    if (!plan->table_present) {
+      std::cout << "table inet " << c.nft.table << " is absent: it would be created\n";
+    }
+    constexpr size_t kShow = 10;
+    for (Family f : {Family::kV4, Family::kV6}) {
+      const RangeDiff& d = plan->diff.of(f);
+      std::cout << "set " << (f == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6) << ": "
+                << plan->desired.of(f).size() << " elements wanted, +" << d.add.size() << " -"
+                << d.remove.size() << "\n";
+      for (size_t i = 0; i < d.add.size() && i < kShow; ++i)
+        std::cout << "  + " << FormatRange(f, d.add[i]) << "\n";
+      if (d.add.size() > kShow) std::cout << "  + ... " << d.add.size() - kShow << " more\n";
+      for (size_t i = 0; i < d.remove.size() && i < kShow; ++i)
+        std::cout << "  - " << FormatRange(f, d.remove[i]) << "\n";
+      if (d.remove.size() > kShow) std::cout << "  - ... " << d.remove.size() - kShow << " more\n";
+    }
   }
   for (const auto& n : plan->carved_out) std::cout << "note: " << n << "\n";
-  for (const auto& g : plan->guard_reasons) std::cout << "guard would refuse: " << g << "\n";
   std::cout << "dry run: nothing was changed\n";
+  // The exit code --once would give.
+  return plan->outcome == Outcome::kEnforcedFresh ? kExitOk : kExitFailed;
+}
+
+// Takes the writer lock for `mode`. While the daemon holds it, prints what to do instead and
+// returns nullopt with *daemon set.
+std::optional<WriterLock> LockOrExplain(const Config& c, const std::string& mode,
+                                        std::optional<LockHolder>* daemon) {
+  auto lock = WriterLock::Acquire(c.sync.state_dir, mode, std::chrono::minutes(10), daemon);
+  if (lock.ok()) return std::move(lock.value());
+  if (!*daemon || (*daemon)->mode != "daemon") {
+    std::cerr << "iocwall: " << lock.message() << "\n";
+  }
+  return std::nullopt;
+}
+
+std::string DaemonAdvice(const LockHolder& d) {
+  return "the iocwall daemon (pid " + std::to_string(d.pid) +
+         ") is running and is the only writer of the table and the state: use `iocwall --once` "
+         "(handed to the daemon) or `systemctl reload iocwall`; to run this yourself, stop it "
+         "first (`systemctl stop iocwall`: the table keeps enforcing)";
+}
+
+int RunOnce(const Invocation& inv) {
+  std::optional<LockHolder> daemon;
+  auto lock = LockOrExplain(inv.config, "once", &daemon);
+  if (!lock) {
+    if (!daemon || daemon->mode != "daemon") return kExitFailed;
+    // The daemon runs the cycle itself (with --force if asked): a forced acceptance it did not
+    // make would otherwise be judged again, and undone, by its next cycle.
+    std::cout << "iocwall: the daemon (pid " << daemon->pid << ") runs this cycle"
+              << (inv.force ? " with --force" : "") << "\n";
+    auto answer =
+        HandToDaemon(inv.config.sync.state_dir, *daemon, inv.force, std::chrono::minutes(30));
+    if (!answer.ok()) {
+      std::cerr << "iocwall: " << answer.message() << "\n";
+      return kExitFailed;
+    }
+    std::cout << "cycle " << *answer << "\n";
+    return answer->rfind(OutcomeName(Outcome::kEnforcedFresh), 0) == 0 ? kExitOk : kExitFailed;
+  }
+  auto rt = MakeRuntime(inv.config);
+  CycleReport r = rt->agent->RunCycle(inv.force);
+  WriteMetrics(*rt, r);
+  return r.outcome == Outcome::kEnforcedFresh ? kExitOk : kExitFailed;
+}
+
+int RunRestore(const Invocation& inv) {
+  std::optional<LockHolder> daemon;
+  auto lock = LockOrExplain(inv.config, "restore", &daemon);
+  if (!lock) {
+    if (daemon && daemon->mode == "daemon")
+      std::cerr << "iocwall: --restore: " << DaemonAdvice(*daemon) << "\n";
+    return kExitFailed;
+  }
+  auto rt = MakeRuntime(inv.config);
+  CycleReport r = rt->agent->Restore();
+  return r.outcome == Outcome::kKeptLastGood && r.apply_error.empty() ? kExitOk : kExitFailed;
+}
+
+int RunFlush(const Invocation& inv) {
+  std::optional<LockHolder> daemon;
+  auto lock = LockOrExplain(inv.config, "flush", &daemon);
+  if (!lock) {
+    if (daemon && daemon->mode == "daemon")
+      std::cerr << "iocwall: --flush: " << DaemonAdvice(*daemon) << "\n";
+    return kExitFailed;
+  }
+  auto backend = MakeNftBackend(inv.config.nft);
+  bool removed = false;
+  Status s = backend->RemoveTable(inv.config.nft.table, &removed);
+  if (!s.ok()) {
+    std::cerr << "iocwall: flush: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << "table inet " << inv.config.nft.table
+            << (removed ? " removed: nothing is blocked by iocwall\n"
+                        : " was already absent: nothing is blocked by iocwall\n");
   return kExitOk;
 }
 
@@ -233,6 +326,13 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
   sigset_t set = HandledSignals();
   // Blocked here and taken with sigtimedwait: no handler runs in the middle of a cycle.
   sigprocmask(SIG_BLOCK, &set, nullptr);
+  std::optional<LockHolder> holder;
+  auto lock =
+      WriterLock::Acquire(inv.config.sync.state_dir, "daemon", std::chrono::minutes(10), &holder);
+  if (!lock.ok()) {
+    LogError("not starting: " + lock.message());
+    return kExitFailed;
+  }
   auto rt = MakeRuntime(inv.config);
   uint64_t watchdog_usec = 0;
   bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
@@ -243,10 +343,16 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
   LogInfo("iocwall " IOCWALL_VERSION " starting: " + std::to_string(rt->config.collections.size()) +
           " collections, " + std::to_string(rt->config.files.size()) + " files, table inet " +
           rt->config.nft.table);
+  std::optional<HandOver> request;  // a manual `iocwall --once [--force]` handed to us
   for (;;) {
     CycleReport r = rt->agent->RunCycle(force);
     force = false;
     WriteMetrics(*rt, r);
+    if (request) {
+      AnswerHandOver(rt->config.sync.state_dir, *request,
+                     std::string(OutcomeName(r.outcome)) + ": " + r.summary);
+      request.reset();
+    }
     failures = r.outcome == Outcome::kEnforcedFresh ? 0 : failures + 1;
     std::string status = std::string(OutcomeName(r.outcome)) + ": " + r.summary;
     if (status.size() > 200) status.resize(200);
@@ -286,12 +392,21 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
         return kExitOk;
       }
       if (sig == SIGUSR1) {
-        LogInfo("SIGUSR1: syncing now");
+        request = TakeHandOver(rt->config.sync.state_dir);
+        force = request && request->force;
+        LogInfo(request ? std::string("iocwall --once") + (force ? " --force" : "") +
+                              " handed over: syncing now"
+                        : "SIGUSR1: syncing now");
         cycle_now = true;
       } else if (sig == SIGHUP) {
         sd_notify(0, "RELOADING=1");
         auto fresh = ParseInvocation(args);
         Status s = fresh.ok() ? CheckConfig(fresh->config) : fresh.status();
+        if (s.ok() && fresh->config.sync.state_dir != rt->config.sync.state_dir) {
+          s = Status::Error(
+              "[sync] state_dir cannot change on reload (the daemon holds the "
+              "writer lock there): restart the service");
+        }
         if (!s.ok()) {
           LogError("reload refused, keeping the running configuration: " + s.message());
         } else {
@@ -326,24 +441,27 @@ int Main(int argc, char** argv) {
         std::cerr << "iocwall: " << s.message() << "\n";
         return kExitUsage;
       }
+      // The table it names must be free or iocwall's own: a configuration that would point
+      // iocwall at an administrator's table is not valid on this host.
+      KernelStatus k;
+      Status ks = MakeNftBackend(inv->config.nft)->ReadStatus(&k);
+      if (ks.ok() && k.table_present && !k.table_owned) {
+        std::cerr << "iocwall: [nftables] table = " << inv->config.nft.table << ": table inet "
+                  << inv->config.nft.table
+                  << " exists and was not created by iocwall, which never changes it; choose "
+                     "a name of iocwall's own\n";
+        return kExitUsage;
+      }
       std::cout << "configuration " << inv->config.path << " is valid\n";
+      if (!ks.ok()) std::cerr << "iocwall: (the kernel was not checked: " << ks.message() << ")\n";
       return kExitOk;
     }
     case Mode::kStatus:
       return RunStatus(*inv);
     case Mode::kExplain:
       return RunExplain(*inv);
-    case Mode::kFlush: {
-      auto backend = MakeNftBackend(inv->config.nft);
-      Status s = backend->Flush();
-      if (!s.ok()) {
-        std::cerr << "iocwall: flush: " << s.message() << "\n";
-        return kExitFailed;
-      }
-      std::cout << "table inet " << inv->config.nft.table
-                << " removed: nothing is blocked by iocwall\n";
-      return kExitOk;
-    }
+    case Mode::kFlush:
+      return RunFlush(*inv);
     default:
       break;
   }
@@ -356,17 +474,10 @@ int Main(int argc, char** argv) {
   switch (inv->mode) {
     case Mode::kDryRun:
       return RunDryRun(*inv);
-    case Mode::kRestore: {
-      auto rt = MakeRuntime(inv->config);
-      CycleReport r = rt->agent->Restore();
-      return r.outcome == Outcome::kKeptLastGood && r.apply_error.empty() ? kExitOk : kExitFailed;
-    }
-    case Mode::kOnce: {
-      auto rt = MakeRuntime(inv->config);
-      CycleReport r = rt->agent->RunCycle(inv->force);
-      WriteMetrics(*rt, r);
-      return r.outcome == Outcome::kEnforcedFresh ? kExitOk : kExitFailed;
-    }
+    case Mode::kRestore:
+      return RunRestore(*inv);
+    case Mode::kOnce:
+      return RunOnce(*inv);
     default:
       return RunDaemon(*inv, args);
   }

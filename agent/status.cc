@@ -42,9 +42,10 @@ std::string IsoTime(int64_t t) {
 
 StatusView Evaluate(const Config& config, const KernelStatus* kernel,
                     const std::string& kernel_error, const std::optional<CycleReport>& report,
-                    int64_t now) {
+                    int64_t now, const Verification& verification) {
   StatusView v;
   v.now = now;
+  v.verification = verification;
   v.report = report;
   v.kernel_error = kernel_error;
   if (kernel) v.kernel = *kernel;
@@ -58,15 +59,43 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
     if (static_cast<int>(h) > static_cast<int>(v.health)) v.health = h;
     v.reasons.push_back(std::move(why));
   };
+  const std::string table = "table inet " + config.nft.table;
   if (!kernel->table_present) {
-    worsen(Health::kCritical, "not enforcing: table inet " + config.nft.table + " is absent");
+    worsen(Health::kCritical, "not enforcing: " + table + " is absent");
+  } else if (!kernel->table_owned) {
+    worsen(Health::kCritical, "not enforcing: " + table +
+                                  " was not created by iocwall (it lacks iocwall's mark) and "
+                                  "iocwall never changes it; set [nftables] table to a name "
+                                  "of its own");
+  } else if (kernel->table_dormant) {
+    worsen(Health::kCritical, "not enforcing: " + table +
+                                  " is dormant (its chains see no packet); the next cycle "
+                                  "wakes it");
   } else if (!kernel->sets_present || !kernel->chains_present) {
-    worsen(Health::kCritical, "not enforcing: table inet " + config.nft.table +
-                                  " is incomplete (a set, chain or rule is missing)");
+    worsen(Health::kCritical,
+           "not enforcing: " + table + " is incomplete (a set, chain or rule is missing)");
   }
   if (!report) {
     worsen(Health::kWarning, "no cycle has run yet (no state in " + config.sync.state_dir + ")");
     return v;
+  }
+  if (verification.ran && !verification.failures.empty()) {
+    worsen(Health::kCritical, "not enforcing the list iocwall committed: " +
+                                  std::to_string(verification.failures.size()) + " of " +
+                                  std::to_string(verification.checked) +
+                                  " sampled elements are not in the kernel (" +
+                                  verification.failures.front() + "); the next cycle repairs it");
+  } else if (kernel->Enforcing() && !verification.ran && !kernel->elements_counted &&
+             report->enforced_elements > 0) {
+    worsen(Health::kWarning,
+           "not verified: the state holds no record of iocwall's last commit "
+           "to " +
+               table + " (the next cycle writes one)");
+  }
+  for (const auto& t : report->stale_tables) {
+    worsen(Health::kWarning, "table inet " + t +
+                                 ", enforced under a previous [nftables] table name, is still "
+                                 "in the kernel");
   }
   // The anchors' worst failure: the agent says healthy while the kernel set is empty. Compare
   // what the kernel really holds with what the agent enforced.
@@ -122,8 +151,16 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
   } else if (!v.kernel.table_present) {
     o << "absent\n";
   } else {
-    o << "present, generation " << v.kernel.generation << "\n";
-    if (v.kernel.elements_counted) {
+    o << "present, generation " << v.kernel.generation
+      << (v.kernel.table_owned ? "" : ", NOT created by iocwall")
+      << (v.kernel.table_dormant ? ", DORMANT" : "") << "\n";
+    if (v.verification.ran) o << "  verified: " << v.verification.how << "\n";
+    if (!v.kernel.elements_counted && v.report && v.report->committed) {
+      o << "  " << config.nft.set_v4 << "  " << v.report->committed->v4
+        << " elements committed by iocwall\n";
+      o << "  " << config.nft.set_v6 << "  " << v.report->committed->v6
+        << " elements committed by iocwall\n";
+    } else if (v.kernel.elements_counted) {
       o << "  " << config.nft.set_v4 << "  " << v.kernel.v4_elements << " elements\n";
       o << "  " << config.nft.set_v6 << "  " << v.kernel.v6_elements << " elements\n";
     } else {
@@ -180,6 +217,14 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   k["readable"] = v.kernel_error.empty();
   if (!v.kernel_error.empty()) k["error"] = v.kernel_error;
   k["table_present"] = v.kernel.table_present;
+  k["table_owned"] = v.kernel.table_owned;
+  k["table_dormant"] = v.kernel.table_dormant;
+  k["verified"] = v.verification.ran && v.verification.failures.empty();
+  k["verification"] = {{"ran", v.verification.ran},
+                       {"unchanged_since_commit", v.verification.unchanged},
+                       {"checked", v.verification.checked},
+                       {"failures", v.verification.failures},
+                       {"how", v.verification.how}};
   k["sets_present"] = v.kernel.sets_present;
   k["chains_present"] = v.kernel.chains_present;
   k["generation"] = v.kernel.generation;

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/verify.h"
 #include "netlink/set_backend.h"
 
 namespace iocwall {
@@ -22,6 +23,7 @@ struct StatusView {
   KernelStatus kernel;
   std::string kernel_error;           // the kernel could not be read
   std::optional<CycleReport> report;  // the state directory's last report
+  Verification verification;          // of the kernel against the last commit
   int64_t now = 0;
   std::vector<ElementHits> top;
 };
@@ -29,7 +31,7 @@ struct StatusView {
 // Health from the kernel and the last report (pure).
 StatusView Evaluate(const Config& config, const KernelStatus* kernel,
                     const std::string& kernel_error, const std::optional<CycleReport>& report,
-                    int64_t now);
+                    int64_t now, const Verification& verification = {});
 
 std::string RenderStatusText(const Config& config, const StatusView& view);
 std::string RenderStatusJson(const Config& config, const StatusView& view);

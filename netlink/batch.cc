@@ -133,6 +133,10 @@ void ForEachElement(const nlmsghdr* nlh, Family family,
   }
 }
 
+void PutKeyElement(nlmsghdr* nlh, Family family, u128 key) {
+  PutElement(nlh, family, RawElement{key, false}, 0);
+}
+
 size_t ElementNestSize(Family family, bool interval_end, bool timeout) {
   // LIST_ELEM nest + KEY nest + DATA_VALUE attribute (+ FLAGS u32 on an interval end, + TIMEOUT
   // u64).

@@ -52,6 +52,10 @@ void ForEachElement(const nlmsghdr* nlh, Family family,
 // timeout attribute when `timeout`.
 size_t ElementNestSize(Family family, bool interval_end, bool timeout = false);
 
+// Puts one element nest holding `key` into `nlh` (inside an NFTA_SET_ELEM_LIST_ELEMENTS nest
+// the caller opened): the payload of a non-dump GETSETELEM.
+void PutKeyElement(nlmsghdr* nlh, Family family, u128 key);
+
 enum class ElementVerb : uint8_t { kAdd, kDelete };
 
 struct CommitResult {

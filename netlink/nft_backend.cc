@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -46,6 +50,72 @@ constexpr int64_t kSurelyGoneSeconds = 2;
 // a timeout past ~584 years (ERANGE), feeds use far-future dates for "never", and a ten-year
 // indicator is permanent for any practical purpose.
 constexpr int64_t kMaxTimeoutMs = int64_t{10} * 366 * 24 * 3600 * 1000;
+
+// iocwall's ownership mark: the comment of every table it creates (nft shows it). iocwall
+// changes or deletes a table only when it carries exactly this comment, so that a table of the
+// same name made by an administrator (`table inet filter` with its policy drop) is never
+// taken over. The kernel does not let an existing table's comment change: a table is marked
+// at its creation or never.
+constexpr const char* kOwnerMark = kTableOwnerMark;
+
+void PutOwnerMark(nftnl_table* t) {
+  std::unique_ptr<nftnl_udata_buf, decltype(&nftnl_udata_buf_free)> buf(
+      nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN), nftnl_udata_buf_free);
+  nftnl_udata_put_strz(buf.get(), NFTNL_UDATA_TABLE_COMMENT, kOwnerMark);
+  nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(buf.get()),
+                       nftnl_udata_buf_len(buf.get()));
+}
+
+bool HasOwnerMark(const nftnl_table* t) {
+  if (!nftnl_table_is_set(t, NFTNL_TABLE_USERDATA)) return false;
+  uint32_t len = 0;
+  const void* data = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+  std::string comment;
+  nftnl_udata_parse(
+      data, len,
+      [](const nftnl_udata* a, void* out) {
+        if (nftnl_udata_type(a) == NFTNL_UDATA_TABLE_COMMENT && nftnl_udata_len(a) > 0) {
+          const char* v = static_cast<const char*>(nftnl_udata_get(a));
+          static_cast<std::string*>(out)->assign(v, strnlen(v, nftnl_udata_len(a)));
+        }
+        return 0;
+      },
+      &comment);
+  return comment == kOwnerMark;
+}
+
+// The table as iocwall creates it: awake, marked. Also sent to wake a dormant table (the
+// kernel then only updates the flags).
+nl::TablePtr BuildTable(const std::string& name) {
+  nl::TablePtr t(nftnl_table_alloc());
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, name.c_str());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
+  PutOwnerMark(t.get());
+  return t;
+}
+
+std::string NotOursMessage(const std::string& table) {
+  return "table inet " + table +
+         " exists but was not created by iocwall (it lacks iocwall's mark, the comment \"" +
+         kOwnerMark +
+         "\"): iocwall never changes or deletes a table it did not create. Set [nftables] table "
+         "to a name of its own, or, if this is a table left by an iocwall older than 0.2, "
+         "delete it once with `nft delete table inet " +
+         table + "` and iocwall recreates it marked";
+}
+
+// Where generation ids count: they start again at every boot and in every namespace.
+std::string BootId() {
+  std::ifstream f("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(f, id);
+  return id;
+}
+
+uint64_t NetnsInode() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
 
 // Wall-clock milliseconds: expiries are Unix times, and kernel timeouts are relative to now.
 int64_t NowMs() {
@@ -384,6 +454,8 @@ struct CounterView {
 
 struct NftBackend::KernelView {
   bool table = false;
+  bool table_owned = false;
+  uint64_t table_handle = 0;
   uint32_t table_flags = 0;
   SetView sets[2];                        // v4, v6
   bool swap_present[2] = {false, false};  // a set of a staged swap was left over (v4, v6)
@@ -531,6 +603,33 @@ void NftBackend::ReadSet(const nftnl_set* s, KernelView* view) const {
   }
 }
 
+Status NftBackend::ReadTable(const std::string& table, TableInfo* info) {
+  *info = {};
+  int err = 0;
+  Status st = Query(
+      NFT_MSG_GETTABLE, 0,
+      [&](nlmsghdr* nlh) {
+        nl::TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+      },
+      [&](const nlmsghdr* reply) {
+        nl::TablePtr t(nftnl_table_alloc());
+        if (nftnl_table_nlmsg_parse(reply, t.get()) < 0 ||
+            table != nftnl_table_get_str(t.get(), NFTNL_TABLE_NAME)) {
+          return Status::Ok();
+        }
+        info->present = true;
+        info->owned = HasOwnerMark(t.get());
+        info->flags = nftnl_table_get_u32(t.get(), NFTNL_TABLE_FLAGS);
+        info->handle = nftnl_table_get_u64(t.get(), NFTNL_TABLE_HANDLE);
+        return Status::Ok();
+      },
+      "reading table inet " + table, &err);
+  if (err == ENOENT) return Status::Ok();  // absent
+  return st;
+}
+
 Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
   const std::string& table = spec_.table;
   const std::string where = " of table inet " + table;
@@ -544,25 +643,15 @@ Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
     };
   };
 
-  // The table: a get, answered with ENOENT when it is absent.
-  int err = 0;
-  Status st = Query(
-      NFT_MSG_GETTABLE, 0,
-      [&](nlmsghdr* nlh) {
-        nl::TablePtr t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
-        nftnl_table_nlmsg_build_payload(nlh, t.get());
-      },
-      parsed(
-          nftnl_table_alloc, nftnl_table_nlmsg_parse,
-          [](nftnl_table* t) { return std::string(nftnl_table_get_str(t, NFTNL_TABLE_NAME)); },
-          [&](nftnl_table* t) {
-            view->table = true;
-            view->table_flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
-          }),
-      "reading table inet " + table, &err);
-  if (err == ENOENT) return Status::Ok();
-  if (!st.ok()) return st;
+  TableInfo info;
+  Status st = ReadTable(table, &info);
+  if (!st.ok() || !info.present) return st;
+  view->table = true;
+  view->table_owned = info.owned;
+  view->table_flags = info.flags;
+  view->table_handle = info.handle;
+  // Nothing more is read of a table that is not ours: it is never changed, whatever it holds.
+  if (!info.owned) return Status::Ok();
 
   st = Query(
       NFT_MSG_GETSET, NLM_F_DUMP,
@@ -703,6 +792,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     if (trusted) {
       // Nobody committed anything since our last commit: the kernel holds our copy.
       view.table = true;
+      view.table_owned = true;
       for (Family f : {Family::kV4, Family::kV6}) {
         view.set(f).present = view.set(f).usable = true;
         view.set(f).ranges = f == Family::kV4 ? &applied_->v4 : &applied_->v6;
@@ -716,6 +806,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         }
         return st;
       }
+      if (view.table && !view.table_owned) return Status::Error(NotOursMessage(spec_.table));
     }
     if (spec_.timeouts) {
       now_ms = NowMs();
@@ -754,20 +845,14 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     if (!view.table) {
       result->bootstrapped = true;
       if (applied_) reasons.push_back("table inet " + table + " was deleted");
-      first.AddMessage(NFT_MSG_NEWTABLE, inet, NLM_F_CREATE, "create table inet " + table,
-                       [&](nlmsghdr* nlh) {
-                         nl::TablePtr t(nftnl_table_alloc());
-                         nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
-                         nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
-                         nftnl_table_nlmsg_build_payload(nlh, t.get());
-                       });
+      // NLM_F_EXCL: if a table of that name appeared since the read, it is not ours.
+      first.AddMessage(
+          NFT_MSG_NEWTABLE, inet, NLM_F_CREATE | NLM_F_EXCL, "create table inet " + table,
+          [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, BuildTable(table).get()); });
     } else if (view.table_flags & NFT_TABLE_F_DORMANT) {
-      reasons.push_back("table inet " + table + " was dormant");
+      reasons.push_back("table inet " + table + " was dormant (it blocked nothing)");
       first.AddMessage(NFT_MSG_NEWTABLE, inet, 0, "wake table inet " + table, [&](nlmsghdr* nlh) {
-        nl::TablePtr t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
-        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
-        nftnl_table_nlmsg_build_payload(nlh, t.get());
+        nftnl_table_nlmsg_build_payload(nlh, BuildTable(table).get());
       });
     }
 
@@ -1100,6 +1185,11 @@ Status NftBackend::ReadStatus(KernelStatus* status) {
   st = ReadKernel(&view, /*dump_elements=*/false);
   if (!st.ok()) return st;
   status->table_present = view.table;
+  status->table_owned = view.table_owned;
+  status->table_dormant = (view.table_flags & NFT_TABLE_F_DORMANT) != 0;
+  status->table_handle = view.table_handle;
+  status->boot_id = BootId();
+  status->netns = NetnsInode();
   status->sets_present = view.set(Family::kV4).usable && view.set(Family::kV6).usable;
   const std::vector<ChainWant> chains = WantedChains(spec_);
   status->chains_present = view.table;
@@ -1175,21 +1265,69 @@ Status NftBackend::ReadTopHits(size_t n, std::vector<ElementHits>* hits) {
   return Status::Ok();
 }
 
-Status NftBackend::Flush() {
+Status NftBackend::Lookup(Family family, std::span<const u128> addresses,
+                          std::vector<std::optional<u128>>* starts) {
+  starts->assign(addresses.size(), std::nullopt);
   Status st = EnsureSocket();
   if (!st.ok()) return st;
-  applied_.reset();
-  Batch batch(&*socket_, 0);
-  batch.AddMessage(NFT_MSG_DELTABLE, NFPROTO_INET, 0, "delete table inet " + spec_.table,
-                   [&](nlmsghdr* nlh) {
-                     nl::TablePtr t(nftnl_table_alloc());
-                     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, spec_.table.c_str());
-                     nftnl_table_nlmsg_build_payload(nlh, t.get());
-                   });
-  nl::CommitResult cr;
-  st = batch.Commit(&cr);
-  if (!st.ok() && cr.kernel_errno == ENOENT) return Status::Ok();  // already absent
-  return st;
+  const std::string& set = family == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    // On an interval set the kernel answers a get of any address inside a range with the
+    // range's start element, and ENOENT in a gap (checked against nft get element).
+    int err = 0;
+    st = Query(
+        NFT_MSG_GETSETELEM, 0,
+        [&](nlmsghdr* nlh) {
+          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, spec_.table.c_str());
+          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
+          nlattr* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+          nl::PutKeyElement(nlh, family, addresses[i]);
+          mnl_attr_nest_end(nlh, list);
+        },
+        [&](const nlmsghdr* reply) {
+          nl::ForEachElement(reply, family, [&](const nl::DecodedElement& d) {
+            if (!d.element.interval_end) (*starts)[i] = d.element.key;
+          });
+          return Status::Ok();
+        },
+        "looking up " + FormatAddress(family, addresses[i]) + " in set " + set, &err);
+    if (err == ENOENT) continue;
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Status NftBackend::RemoveTable(const std::string& table, bool* removed) {
+  *removed = false;
+  Status st = EnsureSocket();
+  if (!st.ok()) return st;
+  if (table == spec_.table) applied_.reset();
+  for (int attempt = 1;; ++attempt) {
+    Result<uint32_t> gen = Generation();
+    if (!gen.ok()) return gen.status();
+    TableInfo info;
+    st = ReadTable(table, &info);
+    if (!st.ok()) return st;
+    if (!info.present) return Status::Ok();
+    if (!info.owned) return Status::Error(NotOursMessage(table));
+    // By handle, and guarded by the generation the mark was read in: the table deleted is the
+    // one that was checked, even if another was created under its name in between.
+    Batch batch(&*socket_, *gen);
+    batch.AddMessage(NFT_MSG_DELTABLE, NFPROTO_INET, 0, "delete table inet " + table,
+                     [&](nlmsghdr* nlh) {
+                       nl::TablePtr t(nftnl_table_alloc());
+                       nftnl_table_set_u64(t.get(), NFTNL_TABLE_HANDLE, info.handle);
+                       nftnl_table_nlmsg_build_payload(nlh, t.get());
+                     });
+    nl::CommitResult cr;
+    st = batch.Commit(&cr);
+    if (st.ok()) {
+      *removed = true;
+      return st;
+    }
+    if (cr.kernel_errno == ENOENT) return Status::Ok();  // deleted by someone else meanwhile
+    if (cr.kernel_errno != ERESTART || attempt >= options_.max_attempts) return st;
+  }
 }
 
 }  // namespace iocwall

@@ -34,6 +34,11 @@ struct nlmsghdr;
 
 namespace iocwall {
 
+// The comment iocwall gives every table it creates, its ownership mark: a table of the
+// configured name without it is never changed or deleted (see nft_backend.cc).
+inline constexpr char kTableOwnerMark[] =
+    "managed by iocwall: changes are undone at its next cycle";
+
 struct NftBackendOptions {
   // Test-only: commit removals and additions as two transactions, opening exactly the window
   // that the single transaction closes. The packet test uses it to show that it would see a
@@ -55,7 +60,10 @@ class NftBackend : public SetBackend {
   Status ReadStatus(KernelStatus* status) override;
   Status ReadElements(IntervalSet* current) override;
   Status ReadTopHits(size_t n, std::vector<ElementHits>* hits) override;
-  Status Flush() override;
+  Status Lookup(Family family, std::span<const u128> addresses,
+                std::vector<std::optional<u128>>* starts) override;
+  Status RemoveTable(const std::string& table, bool* removed) override;
+  std::string TableName() const override { return spec_.table; }
 
   // The current ruleset generation id (NFT_MSG_GETGEN).
   Result<uint32_t> Generation();
@@ -70,6 +78,15 @@ class NftBackend : public SetBackend {
                const std::function<Status(const nlmsghdr*)>& each, const std::string& what,
                int* kernel_errno = nullptr);
   Status DumpElements(Family family, const std::function<void(const nl::DecodedElement&)>& each);
+  // Reads table inet `table` alone (a get): absent, or present with its flags, handle and
+  // whether it carries iocwall's ownership mark.
+  struct TableInfo {
+    bool present = false;
+    bool owned = false;
+    uint32_t flags = 0;
+    uint64_t handle = 0;
+  };
+  Status ReadTable(const std::string& table, TableInfo* info);
   Status ReadKernel(KernelView* view, bool dump_elements);
   void ReadSet(const nftnl_set* s, KernelView* view) const;
   Status ReconcileOnce(const IntervalSet& desired, ApplyResult* result, int* kernel_errno);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,11 @@ struct ElementHits {
 
 struct KernelStatus {
   bool table_present = false;
+  // The table carries iocwall's ownership mark (set when iocwall created it; see
+  // nft_backend.cc). A table of the configured name without it is never changed.
+  bool table_owned = false;
+  bool table_dormant = false;  // NFT_TABLE_F_DORMANT: its chains see no packet
+  uint64_t table_handle = 0;   // changes when the table is deleted and created again
   bool sets_present = false;
   bool chains_present = false;  // every configured base chain with its rules
   size_t v4_elements = 0;       // ranges in the kernel set (valid when elements_counted)
@@ -72,6 +79,13 @@ struct KernelStatus {
                                   // since this process last committed, or it never did)
   std::vector<ChainCounter> counters;
   uint32_t generation = 0;
+  // Where the generation counts: it starts again at each boot and in each network namespace.
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id
+  uint64_t netns = 0;   // inode of the caller's network namespace
+  // Every configured chain, set and rule as iocwall wants it, in an awake table it owns.
+  bool Enforcing() const {
+    return table_present && table_owned && !table_dormant && sets_present && chains_present;
+  }
 };
 
 class SetBackend {
@@ -97,8 +111,23 @@ class SetBackend {
   // Per-element counters, most hit first (needs element_counters).
   virtual Status ReadTopHits(size_t n, std::vector<ElementHits>* hits) = 0;
 
-  // Deletes iocwall's table (and only it). Succeeds when the table is already absent.
-  virtual Status Flush() = 0;
+  // Looks addresses up one by one without a dump (NFT_MSG_GETSETELEM, a tree walk each in the
+  // kernel, so usable at any set size): for each address, the start of the element of the
+  // family's set that covers it, or nullopt when none does.
+  virtual Status Lookup(Family family, std::span<const u128> addresses,
+                        std::vector<std::optional<u128>>* starts) = 0;
+
+  // Deletes table inet `table` if iocwall created it (it carries the ownership mark); an
+  // error, and no change, when it does not. `*removed` says whether there was one to delete
+  // (absent is a success).
+  virtual Status RemoveTable(const std::string& table, bool* removed) = 0;
+
+  // Deletes iocwall's own table (RemoveTable of the configured name).
+  Status Flush() {
+    bool removed = false;
+    return RemoveTable(TableName(), &removed);
+  }
+  virtual std::string TableName() const = 0;
 };
 
 }  // namespace iocwall

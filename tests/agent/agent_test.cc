@@ -330,7 +330,7 @@ TEST_F(AgentTest, RememberedStateCarriesAcrossRestarts) {
 
 TEST_F(AgentTest, DryRunChangesNothing) {
   auto agent = Make();
-  auto plan = agent->DryRun();
+  auto plan = agent->DryRun(false);
   ASSERT_TRUE(plan.ok()) << plan.message();
   EXPECT_EQ(plan->diff.v4.add.size(), 3u);
   EXPECT_FALSE(backend_.table_present);

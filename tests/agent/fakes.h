@@ -88,13 +88,24 @@ class FakeBackend : public SetBackend {
   Status Reconcile(const IntervalSet& desired, ApplyResult* result) override {
     ++reconciles;
     if (fail) return Status::Error("kernel said no");
+    if (table_present && !owned)
+      return Status::Error("table inet iocwall was not created by iocwall");
+    if (!table_present) owned = true;
+    const bool was_dormant = table_present && dormant;
+    dormant = false;
     SetDiff d = Diff(kernel, desired);
     *result = ApplyResult{};
     result->bootstrapped = !table_present;
     result->added = d.v4.add.size() + d.v6.add.size();
     result->removed = d.v4.remove.size() + d.v6.remove.size();
-    result->messages = (d.empty() && table_present) ? 0 : 1;
-    if (result->messages) ++transactions;
+    result->messages = (d.empty() && table_present && !was_dormant) ? 0 : 1;
+    result->repaired = was_dormant;
+    if (was_dormant) result->repair_reason = "table inet iocwall was dormant";
+    if (result->messages) {
+      ++transactions;
+      ++generation;
+    }
+    result->generation = generation;
     table_present = true;
     kernel.v4.ranges = desired.v4.ranges;
     kernel.v6.ranges = desired.v6.ranges;
@@ -103,27 +114,65 @@ class FakeBackend : public SetBackend {
     return Status::Ok();
   }
   Status ReadStatus(KernelStatus* s) override {
+    *s = KernelStatus{};
     s->table_present = s->sets_present = s->chains_present = table_present;
+    s->table_owned = table_present && owned;
+    s->table_dormant = table_present && dormant;
+    s->table_handle = table_present ? handle : 0;
     s->v4_elements = kernel.v4.size();
     s->v6_elements = kernel.v6.size();
+    s->generation = generation;
+    s->boot_id = "fake-boot";
+    s->netns = 1;
     return Status::Ok();
   }
+  Status Lookup(Family f, std::span<const u128> addrs,
+                std::vector<std::optional<u128>>* starts) override {
+    ++lookups;
+    starts->assign(addrs.size(), std::nullopt);
+    if (!table_present) return Status::Error("table absent");
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      long k = Find(kernel.of(f), addrs[i]);
+      if (k >= 0) (*starts)[i] = kernel.of(f).ranges[k].first;
+    }
+    return Status::Ok();
+  }
+  Status RemoveTable(const std::string& table, bool* removed) override {
+    removed_tables.push_back(table);
+    *removed = false;
+    if (table != TableName()) {
+      auto it = other_tables.find(table);
+      if (it == other_tables.end()) return Status::Ok();
+      if (!it->second) return Status::Error("table inet " + table + " was not created by iocwall");
+      other_tables.erase(it);
+      *removed = true;
+      return Status::Ok();
+    }
+    if (table_present && !owned) return Status::Error("not created by iocwall");
+    *removed = table_present;
+    table_present = false;
+    kernel = IntervalSet{};
+    return Status::Ok();
+  }
+  std::string TableName() const override { return "iocwall"; }
   Status ReadElements(IntervalSet* out) override {
     *out = kernel;
     return Status::Ok();
   }
   Status ReadTopHits(size_t, std::vector<ElementHits>*) override { return Status::Ok(); }
-  Status Flush() override {
-    table_present = false;
-    kernel = IntervalSet{};
-    return Status::Ok();
-  }
   bool Blocks(const std::string& ip) const {
     auto p = ParsePrefix(ip);
-    return p && table_present && Find(kernel.of(p->family), p->addr) >= 0;
+    return p && table_present && !dormant && Find(kernel.of(p->family), p->addr) >= 0;
   }
   IntervalSet kernel;
   bool table_present = false;
+  bool owned = true;     // the table carries iocwall's mark
+  bool dormant = false;  // set by a test to play an admin's `nft add table ... { flags dormant }`
+  uint64_t handle = 7;
+  uint32_t generation = 100;
+  std::map<std::string, bool> other_tables;  // name -> carries the mark
+  std::vector<std::string> removed_tables;
+  int lookups = 0;
   bool fail = false;
   int reconciles = 0;
   int transactions = 0;

@@ -127,7 +127,7 @@ TEST(HostInfoTest, HostOfUrl) {
 TEST(StatusTest, HealthFollowsKernelAndReport) {
   Config c;
   KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = true;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
   CycleReport r;
   r.outcome = Outcome::kEnforcedFresh;
   r.enforced_fetched_at = 1000;
@@ -147,10 +147,56 @@ TEST(StatusTest, HealthFollowsKernelAndReport) {
   EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kCritical);
 }
 
+TEST(StatusTest, ATableNotOursOrDormantIsCritical) {
+  Config c;
+  KernelStatus k;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
+  CycleReport r;
+  r.outcome = Outcome::kEnforcedFresh;
+  r.enforced_fetched_at = 1000;
+  ASSERT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kOk) << "control";
+  k.table_dormant = true;
+  StatusView v = Evaluate(c, &k, "", r, 1100);
+  EXPECT_EQ(v.health, Health::kCritical);
+  EXPECT_NE(v.reasons.at(0).find("dormant"), std::string::npos) << v.reasons.at(0);
+  k.table_dormant = false;
+  k.table_owned = false;
+  v = Evaluate(c, &k, "", r, 1100);
+  EXPECT_EQ(v.health, Health::kCritical);
+  EXPECT_NE(v.reasons.at(0).find("not created by iocwall"), std::string::npos) << v.reasons.at(0);
+  k.table_owned = true;
+  r.stale_tables = {"oldname"};
+  v = Evaluate(c, &k, "", r, 1100);
+  EXPECT_EQ(v.health, Health::kWarning);
+  EXPECT_NE(v.reasons.at(0).find("table inet oldname"), std::string::npos) << v.reasons.at(0);
+}
+
+TEST(StatusTest, FailedSpotChecksAreCriticalAndUnverifiedIsAWarning) {
+  Config c;
+  KernelStatus k;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
+  CycleReport r;
+  r.outcome = Outcome::kEnforcedFresh;
+  r.enforced_fetched_at = 1000;
+  r.enforced_elements = 100;
+  Verification ok;
+  ok.ran = true;
+  ok.checked = 32;
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100, ok).health, Health::kOk);
+  Verification bad = ok;
+  bad.failures = {"set blocklist_v4 lacks 192.0.2.0/24"};
+  StatusView v = Evaluate(c, &k, "", r, 1100, bad);
+  EXPECT_EQ(v.health, Health::kCritical);
+  EXPECT_NE(v.reasons.at(0).find("192.0.2.0/24"), std::string::npos) << v.reasons.at(0);
+  v = Evaluate(c, &k, "", r, 1100, Verification{});
+  EXPECT_EQ(v.health, Health::kWarning) << "nothing to verify against is never OK";
+  EXPECT_NE(v.reasons.at(0).find("not verified"), std::string::npos) << v.reasons.at(0);
+}
+
 TEST(StatusTest, KernelCountsAreComparedWithWhatWasEnforced) {
   Config c;
   KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = true;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
   k.elements_counted = true;
   k.v4_elements = 90;
   k.v6_elements = 10;
@@ -164,7 +210,8 @@ TEST(StatusTest, KernelCountsAreComparedWithWhatWasEnforced) {
   k.v4_elements = k.v6_elements = 0;
   EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kCritical);
   k.elements_counted = false;
-  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kOk) << "not counted: no verdict";
+  EXPECT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kWarning)
+      << "neither counted nor verified: never OK";
 }
 
 }  // namespace

@@ -326,7 +326,8 @@ TEST_F(NftBackendTest, RefusedBatchLeavesKernelAsItWasWithReadableError) {
   // Someone pre-created our set with a size limit: the right type, so it is used, but the
   // kernel refuses the 51st element. The bootstrap (chains, rules, counters) and all elements
   // were in the same batch: none of it may remain.
-  ASSERT_EQ(ktest::Run("nft add table inet iocwall && nft add set inet iocwall blocklist_v4 "
+  ASSERT_EQ(ktest::Run(std::string("nft add table inet iocwall '{ comment \"") + kTableOwnerMark +
+                       "\"; }' && nft add set inet iocwall blocklist_v4 "
                        "'{ type ipv4_addr; flags interval; size 50; }'")
                 .status,
             0);
@@ -451,6 +452,118 @@ TEST_F(NftBackendTest, StatusCountersTopHitsAndFlush) {
   ASSERT_TRUE(backend.Flush().ok()) << "already absent is fine";
   ASSERT_TRUE(backend.ReadStatus(&status).ok());
   EXPECT_FALSE(status.table_present);
+}
+
+// An administrator's table of the configured name (Debian's `table inet filter`, input policy
+// drop): iocwall must neither adopt it nor delete it, whatever the mode.
+TEST_F(NftBackendTest, ATableIocwallDidNotCreateIsNeverChanged) {
+  ASSERT_EQ(ktest::Run("nft add table inet filter && nft add chain inet filter input "
+                       "'{ type filter hook input priority 0; policy drop; }' && "
+                       "nft add rule inet filter input tcp dport 22 accept")
+                .status,
+            0);
+  const std::string before = ktest::NftRuleset();
+  TableSpec spec;
+  spec.table = "filter";
+  NftBackend backend(spec);
+  ApplyResult r;
+  Status st = backend.Reconcile(ktest::Set({"192.0.2.0/24"}), &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("was not created by iocwall"), std::string::npos) << st.message();
+  EXPECT_EQ(ktest::NftRuleset(), before) << "reconcile changed an administrator's table";
+  bool removed = true;
+  st = backend.RemoveTable("filter", &removed);
+  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(removed);
+  EXPECT_EQ(ktest::NftRuleset(), before) << "flush deleted an administrator's table";
+  KernelStatus k;
+  ASSERT_TRUE(backend.ReadStatus(&k).ok());
+  EXPECT_TRUE(k.table_present);
+  EXPECT_FALSE(k.table_owned);
+  EXPECT_FALSE(k.Enforcing());
+
+  // Control: a table iocwall created is recognised as its own and repaired and removed.
+  NftBackend mine(TableSpec{});
+  ASSERT_TRUE(mine.Reconcile(ktest::Set({"192.0.2.0/24"}), &r).ok());
+  EXPECT_NE(ktest::Run("nft list table inet iocwall").out.find(kTableOwnerMark), std::string::npos)
+      << "the mark is visible to an operator as the table's comment";
+  ASSERT_TRUE(ktest::Run("nft flush chain inet iocwall input").status == 0);
+  ASSERT_TRUE(mine.Reconcile(ktest::Set({"192.0.2.0/24"}), &r).ok());
+  EXPECT_TRUE(r.repaired);
+  ASSERT_TRUE(mine.RemoveTable("iocwall", &removed).ok());
+  EXPECT_TRUE(removed);
+  ASSERT_TRUE(mine.RemoveTable("iocwall", &removed).ok());
+  EXPECT_FALSE(removed) << "absent: nothing removed, and no error";
+  EXPECT_EQ(ktest::NftRuleset(), before) << "the administrator's table is still intact";
+}
+
+// A table named iocwall made by hand without the mark is not iocwall's either.
+TEST_F(NftBackendTest, AnUnmarkedTableOfIocwallsNameIsRefused) {
+  ASSERT_EQ(ktest::Run("nft add table inet iocwall").status, 0);
+  NftBackend backend(TableSpec{});
+  ApplyResult r;
+  Status st = backend.Reconcile(ktest::Set({"192.0.2.0/24"}), &r);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("nft delete table inet iocwall"), std::string::npos)
+      << "says what to do: " << st.message();
+  EXPECT_EQ(ktest::Run("nft list table inet iocwall").out.find("blocklist_v4"), std::string::npos);
+}
+
+// Lookups without a dump: what --status and --explain use at any set size.
+TEST_F(NftBackendTest, LookupFindsTheCoveringElementWithoutADump) {
+  NftBackend backend(TableSpec{});
+  ApplyResult r;
+  ASSERT_TRUE(
+      backend
+          .Reconcile(ktest::Set({"192.0.2.0/24", "198.51.100.7", "203.0.113.10-203.0.113.20"},
+                                {"2001:db8::/32"}),
+                     &r)
+          .ok());
+  auto a = [](const char* s) { return ParsePrefix(s)->addr; };
+  std::vector<u128> v4 = {a("192.0.2.0"),    a("192.0.2.77"),   a("192.0.2.255"),
+                          a("192.0.3.0"),    a("198.51.100.7"), a("198.51.100.8"),
+                          a("203.0.113.15"), a("203.0.113.21"), a("10.0.0.1")};
+  std::vector<std::optional<u128>> got;
+  ASSERT_TRUE(backend.Lookup(Family::kV4, v4, &got).ok());
+  ASSERT_EQ(got.size(), v4.size());
+  EXPECT_EQ(got[0], a("192.0.2.0"));
+  EXPECT_EQ(got[1], a("192.0.2.0"));
+  EXPECT_EQ(got[2], a("192.0.2.0"));
+  EXPECT_EQ(got[3], std::nullopt) << "just past the end";
+  EXPECT_EQ(got[4], a("198.51.100.7"));
+  EXPECT_EQ(got[5], std::nullopt);
+  EXPECT_EQ(got[6], a("203.0.113.10"));
+  EXPECT_EQ(got[7], std::nullopt);
+  EXPECT_EQ(got[8], std::nullopt);
+  std::vector<u128> v6 = {a("2001:db8:ffff::1"), a("2001:db9::")};
+  ASSERT_TRUE(backend.Lookup(Family::kV6, v6, &got).ok());
+  EXPECT_EQ(got[0], a("2001:db8::"));
+  EXPECT_EQ(got[1], std::nullopt);
+  ASSERT_EQ(ktest::Run("nft flush set inet iocwall blocklist_v4").status, 0);
+  ASSERT_TRUE(backend.Lookup(Family::kV4, v4, &got).ok());
+  for (const auto& g : got) EXPECT_EQ(g, std::nullopt) << "a flushed set holds nothing";
+}
+
+TEST_F(NftBackendTest, StatusSeesADormantTableAndTheNextReconcileWakesIt) {
+  NftBackend backend(TableSpec{});
+  ApplyResult r;
+  ASSERT_TRUE(backend.Reconcile(ktest::Set({"192.0.2.0/24"}), &r).ok());
+  KernelStatus k;
+  ASSERT_TRUE(backend.ReadStatus(&k).ok());
+  EXPECT_TRUE(k.Enforcing());
+  EXPECT_TRUE(k.table_owned);
+  EXPECT_NE(k.table_handle, 0u);
+  EXPECT_FALSE(k.boot_id.empty());
+  EXPECT_NE(k.netns, 0u);
+  ASSERT_EQ(ktest::Run("nft add table inet iocwall '{ flags dormant; }'").status, 0);
+  ASSERT_TRUE(backend.ReadStatus(&k).ok());
+  EXPECT_TRUE(k.table_dormant);
+  EXPECT_FALSE(k.Enforcing());
+  ASSERT_TRUE(backend.Reconcile(ktest::Set({"192.0.2.0/24"}), &r).ok());
+  EXPECT_TRUE(r.repaired);
+  ASSERT_TRUE(backend.ReadStatus(&k).ok());
+  EXPECT_TRUE(k.Enforcing());
+  EXPECT_EQ(ktest::Run("nft list table inet iocwall").out.find("dormant"), std::string::npos);
 }
 
 }  // namespace

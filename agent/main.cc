@@ -176,8 +176,22 @@ int RunExplain(const Invocation& inv) {
       std::cout << "  kernel: cannot look it up: " << s.message() << "\n";
     } else if (start[0]) {
       blocked = true;
-      std::cout << "  kernel: BLOCKED by the element of set " << set << " starting at "
-                << FormatAddress(ip->family, *start[0]) << "\n";
+      // The kernel names the element by its start; its end is found by bisection, with one
+      // lookup per bit at most (32 for IPv4), still no dump.
+      u128 lo = a, hi = ip->family == Family::kV4 ? u128{0xffffffff} : ~u128{0};
+      while (lo < hi) {
+        u128 mid = lo + (hi - lo) / 2 + 1;
+        const u128 probe[1] = {mid};
+        std::vector<std::optional<u128>> got;
+        if (!backend->Lookup(ip->family, probe, &got).ok()) break;
+        if (got[0] == start[0]) {
+          lo = mid;
+        } else {
+          hi = mid - 1;
+        }
+      }
+      std::cout << "  kernel: BLOCKED by element " << FormatRange(ip->family, Range{*start[0], lo})
+                << " of set " << set << "\n";
     } else {
       std::cout << "  kernel: not blocked (no element of set " << set << " covers it)\n";
     }

@@ -233,6 +233,10 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
     k["elements"] = {{config.nft.set_v4, v.kernel.v4_elements},
                      {config.nft.set_v6, v.kernel.v6_elements}};
   }
+  if (v.report && v.report->committed) {
+    k["elements_committed"] = {{config.nft.set_v4, v.report->committed->v4},
+                               {config.nft.set_v6, v.report->committed->v6}};
+  }
   Json counters = Json::object();
   for (const auto& c : v.kernel.counters) {
     counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};

@@ -47,8 +47,10 @@ class ModesTest(e2e.E2ETest):
         k = doc["kernel"]
         self.assertTrue(k["readable"] and k["table_present"] and k["sets_present"]
                         and k["chains_present"])
-        self.assertEqual(k["elements"], {"blocklist_v4": len(got[4]),
-                                         "blocklist_v6": len(got[6])})
+        # Not counted (a dump is quadratic in the kernel): verified against the commit.
+        self.assertTrue(k["verified"], k)
+        self.assertEqual(k["elements_committed"], {"blocklist_v4": len(got[4]),
+                                                   "blocklist_v6": len(got[6])})
         self.assertGreater(k["generation"], 0)
         self.assertIn("input_v4_saddr", k["counters"])
         cycle = doc["last_cycle"]

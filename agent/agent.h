@@ -185,8 +185,10 @@ class Agent {
   // Last good snapshots by source index; loaded lazily from the state store.
   std::vector<std::optional<Snapshot>> snapshots_;
   bool snapshots_loaded_ = false;
-  bool restoring_ = false;        // Restore() is under way: remembered host addresses apply
-  std::vector<bool> full_fetch_;  // per source, in the cycle under way
+  bool restoring_ = false;
+  uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory        // Restore()
+                                           // is under way: remembered host addresses apply
+  std::vector<bool> full_fetch_;           // per source, in the cycle under way
 };
 
 }  // namespace iocwall

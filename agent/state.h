@@ -11,6 +11,7 @@
 
 #include "agent/core/prefix.h"
 #include "agent/core/status.h"
+#include "netlink/set_backend.h"
 
 namespace iocwall {
 
@@ -39,6 +40,9 @@ class StateStore {
   virtual Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) = 0;
   virtual Status SaveReport(const std::string& json) = 0;
   virtual Result<std::optional<std::string>> LoadReport() = 0;
+  // The copy of the last commit (applied.state), so that the next process needs no set dump.
+  virtual Status SaveApplied(const AppliedCopy& copy) = 0;
+  virtual Result<std::optional<AppliedCopy>> LoadApplied() = 0;
 };
 
 // Files under a directory: 0700 directory, 0600 files, written through a temporary file,

@@ -493,6 +493,33 @@ ChainState Assess(const TableSpec& spec, const ChainWant& want,
   return ChainState::kOk;
 }
 
+// Every configured chain as wanted (hook, priority, type, policy, rules) and every counter its
+// rules name.
+bool ChainsIntact(const TableSpec& spec, const NftBackend::KernelView& view) {
+  const std::vector<ChainWant> wanted = WantedChains(spec);
+  if (view.chains.size() != wanted.size()) return false;  // one added (or one missing)
+  for (const ChainWant& c : wanted) {
+    std::vector<std::string> want;
+    for (const RuleWant& w : c.rules)
+      want.push_back(WantedFingerprint(BuildRule(spec, c.name, w).get()));
+    std::string why;
+    if (Assess(spec, c, want, view, &why) != ChainState::kOk) return false;
+    for (const std::string& counter : c.counters) {
+      if (!view.counters.count(counter)) return false;
+    }
+  }
+  return true;
+}
+
+// What a copy of a commit depends on: another layout means the copy says nothing about it.
+std::string SpecKey(const TableSpec& s) {
+  std::string k = s.table + "|" + s.set_v4 + "|" + s.set_v6 + "|" + std::to_string(s.priority) +
+                  "|" + std::to_string(static_cast<int>(s.action)) + "|" + std::to_string(s.log) +
+                  std::to_string(s.element_counters) + std::to_string(s.timeouts) + "|";
+  for (Hook h : s.hooks) k += HookName(h);
+  return k;
+}
+
 }  // namespace
 
 NftBackend::NftBackend(TableSpec spec, NftBackendOptions options)
@@ -777,11 +804,94 @@ Status NftBackend::Reconcile(const IntervalSet& desired, ApplyResult* result) {
   return st;
 }
 
+AppliedCopy NftBackend::Fresh(uint32_t generation) const {
+  AppliedCopy a;
+  a.table = spec_.table;
+  a.spec = SpecKey(spec_);
+  a.generation = generation;
+  a.boot_id = BootId();
+  a.netns = NetnsInode();
+  a.full_read_at = full_read_at_;
+  a.timeouts = spec_.timeouts;
+  return a;
+}
+
+void NftBackend::AdoptSeed() {
+  if (!seed_) return;
+  AppliedCopy s = std::move(*seed_);
+  seed_.reset();
+  if (applied_) return;  // this process's own copy is newer
+  if (s.table != spec_.table || s.spec != SpecKey(spec_) || s.boot_id.empty() ||
+      s.boot_id != BootId() || s.netns != NetnsInode() || s.timeouts != spec_.timeouts) {
+    return;
+  }
+  full_read_at_ = s.full_read_at;
+  applied_ = std::move(s);
+}
+
+void NftBackend::NoteHandle() {
+  TableInfo info;
+  if (applied_ && ReadTable(spec_.table, &info).ok() && info.present) {
+    applied_->table_handle = info.handle;
+  }
+}
+
+bool NftBackend::StillHoldsApplied(uint32_t gen) {
+  // Per family: enough lookups to catch a flushed, replaced or reshaped set at once, and,
+  // varied from one check to the next, a partial hand change within a few cycles.
+  constexpr size_t kLookups = 64;
+  const int64_t now = NowMs() / 1000;
+  if (applied_->full_read_at <= 0 ||
+      now - applied_->full_read_at > options_.full_read_every_seconds ||
+      applied_->v4.size() + applied_->v6.size() < options_.always_read_below) {
+    return false;
+  }
+  KernelView view;
+  if (!ReadKernel(&view, /*dump_elements=*/false).ok()) return false;
+  if (!view.table || !view.table_owned || view.table_handle != applied_->table_handle ||
+      (view.table_flags & NFT_TABLE_F_DORMANT) || view.swap_present[0] || view.swap_present[1] ||
+      !view.set(Family::kV4).usable || !view.set(Family::kV6).usable ||
+      !ChainsIntact(spec_, view)) {
+    return false;
+  }
+  ++lookup_round_;
+  for (Family f : {Family::kV4, Family::kV6}) {
+    const FamilyRanges& fr = applied_->of(f);
+    const size_t n = fr.ranges.size();
+    std::vector<size_t> picked;
+    std::vector<u128> addrs;
+    for (size_t j = 0; j < std::min(n, kLookups); ++j) {
+      size_t i = (j * n / std::min(n, kLookups) + lookup_round_ * 7919) % n;
+      // A range about to expire (or just expired) proves nothing either way.
+      if (j < fr.expires.size() && i < fr.expires.size() && fr.expires[i] != kNeverExpires &&
+          fr.expires[i] <= now + kSurelyGoneSeconds + 1) {
+        continue;
+      }
+      picked.push_back(i);
+      addrs.push_back(fr.ranges[i].first);
+      addrs.push_back(fr.ranges[i].last);
+    }
+    std::vector<std::optional<u128>> starts;
+    if (!Lookup(f, addrs, &starts).ok()) return false;
+    for (size_t k = 0; k < picked.size(); ++k) {
+      const u128 first = fr.ranges[picked[k]].first;
+      if (starts[2 * k] != first || starts[2 * k + 1] != first) return false;
+    }
+  }
+  applied_->generation = gen;
+  return true;
+}
+
 Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result,
                                  int* kernel_errno) {
+  AdoptSeed();
   Result<uint32_t> gen = Generation();
   if (!gen.ok()) return gen.status();
-  const bool trusted = applied_ && applied_->generation == *gen;
+  bool trusted = applied_ && applied_->generation == *gen;
+  if (!trusted && applied_ && StillHoldsApplied(*gen)) {
+    trusted = true;
+    result->kernel_verified = true;
+  }
   bool changed = false;
   // With timeouts: what the kernel is to hold, as seen from now_ms (taken once the kernel has
   // been read, so that the timeouts sent are as fresh as they can be).
@@ -807,6 +917,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         return st;
       }
       if (view.table && !view.table_owned) return Status::Error(NotOursMessage(spec_.table));
+      full_read_at_ = NowMs() / 1000;
     }
     if (spec_.timeouts) {
       now_ms = NowMs();
@@ -1038,7 +1149,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     if (result->messages == 0) {
       result->generation = genid;
       if (!trusted) {
-        applied_ = Applied{genid, {}, {}};
+        applied_ = Fresh(genid);
+        applied_->table_handle = view.table_handle;
         SetApplied(desired, timed_want);
       }
       return Status::Ok();
@@ -1059,9 +1171,12 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     changed = true;
     // The batches and the diffs are freed here, before the copy below is made.
     applied_.reset();
-    applied_ = Applied{generation, {}, {}};
+    applied_ = Fresh(generation);
   }
-  if (changed) SetApplied(desired, timed_want);
+  if (changed) {
+    SetApplied(desired, timed_want);
+    NoteHandle();
+  }
   return Status::Ok();
 }
 
@@ -1192,14 +1307,8 @@ Status NftBackend::ReadStatus(KernelStatus* status) {
   status->netns = NetnsInode();
   status->sets_present = view.set(Family::kV4).usable && view.set(Family::kV6).usable;
   const std::vector<ChainWant> chains = WantedChains(spec_);
-  status->chains_present = view.table;
+  status->chains_present = view.table && ChainsIntact(spec_, view);
   for (const ChainWant& c : chains) {
-    std::vector<std::string> want;
-    for (const RuleWant& w : c.rules) {
-      want.push_back(WantedFingerprint(BuildRule(spec_, c.name, w).get()));
-    }
-    std::string why;
-    if (Assess(spec_, c, want, view, &why) != ChainState::kOk) status->chains_present = false;
     for (const std::string& counter : c.counters) {
       auto it = view.counters.find(counter);
       if (it != view.counters.end()) {

@@ -49,6 +49,14 @@ struct NftBackendOptions {
   std::function<void()> before_commit_for_test;
   // Attempts when the generation id moves between read and commit.
   int max_attempts = 5;
+  // A copy of our commit is trusted over a moved generation (after a structure read and
+  // element lookups) only if the sets were read whole within this many seconds: a hand change
+  // to elements outside the lookups is then found by the next dump at the latest.
+  int64_t full_read_every_seconds = 3600;
+  // Below this many ranges a dump costs less than 0.4 s (it is quadratic: 65 s at 1M): the
+  // sets are then simply read whole whenever the generation moved, which also finds elements
+  // added by hand, something no lookup of our own ranges can see.
+  size_t always_read_below = 100000;
 };
 
 class NftBackend : public SetBackend {
@@ -64,6 +72,8 @@ class NftBackend : public SetBackend {
                 std::vector<std::optional<u128>>* starts) override;
   Status RemoveTable(const std::string& table, bool* removed) override;
   std::string TableName() const override { return spec_.table; }
+  const AppliedCopy* Applied() const override { return applied_ ? &*applied_ : nullptr; }
+  void Seed(AppliedCopy copy) override { seed_ = std::move(copy); }
 
   // The current ruleset generation id (NFT_MSG_GETGEN).
   Result<uint32_t> Generation();
@@ -107,16 +117,23 @@ class NftBackend : public SetBackend {
   // (v4, v6) that were sent, moved from.
   void SetApplied(const IntervalSet& desired, FamilyRanges* timed_want);
 
-  struct Applied {
-    uint32_t generation = 0;
-    FamilyRanges v4;  // ranges, and expires when the sets have timeouts (sources unused)
-    FamilyRanges v6;
-  };
+  // The generation moved but there is a copy of our last commit: reads the table's structure
+  // (no dump) and looks sampled elements of the copy up. True (and the copy adopted at `gen`)
+  // when everything matches and the sets were read whole recently enough.
+  bool StillHoldsApplied(uint32_t gen);
+  // A seeded copy (from an earlier process) becomes applied_ if it belongs here.
+  void AdoptSeed();
+  // After a commit: the table's handle (a new table gets one from the kernel).
+  void NoteHandle();
 
   TableSpec spec_;
   NftBackendOptions options_;
   std::optional<nl::Socket> socket_;
-  std::optional<Applied> applied_;  // what the kernel held after our last commit
+  std::optional<AppliedCopy> applied_;  // what the kernel held after our last commit
+  std::optional<AppliedCopy> seed_;     // a copy from an earlier process, not yet checked
+  uint64_t lookup_round_ = 0;           // varies the sampled elements from one check to the next
+  int64_t full_read_at_ = 0;            // when the sets were last read whole (see AppliedCopy)
+  AppliedCopy Fresh(uint32_t generation) const;
 };
 
 std::unique_ptr<SetBackend> MakeNftBackend(const TableSpec& spec);

@@ -47,8 +47,10 @@ struct ApplyResult {
   int retries = 0;          // generation-id races retried
   uint32_t generation = 0;  // ruleset generation after the commit
   double seconds = 0;
-  bool kernel_read = false;  // the kernel was read (and the sets dumped): the generation had
-                             // moved since our last commit, or this was the first cycle
+  bool kernel_read = false;      // the kernel was read (and the sets dumped): the generation had
+                                 // moved since our last commit, or this was the first cycle
+  bool kernel_verified = false;  // the generation had moved, and the table's structure and
+                                 // element lookups showed the copy of our commit still holds
 };
 
 struct ChainCounter {
@@ -86,6 +88,26 @@ struct KernelStatus {
   bool Enforcing() const {
     return table_present && table_owned && !table_dormant && sets_present && chains_present;
   }
+};
+
+// What the backend last committed (or found in the kernel and verified), with where it holds:
+// the ruleset generation right after, the table's handle, the boot and the network namespace.
+// Kept across processes (the state directory) so that a restart, a --once from cron or a
+// --restore does not need a set dump (quadratic in the kernel: about a minute at 1M elements)
+// to know what the kernel holds.
+struct AppliedCopy {
+  std::string table;
+  std::string spec;  // the TableSpec it was made under: another layout is not this copy's
+  uint32_t generation = 0;
+  uint64_t table_handle = 0;
+  std::string boot_id;
+  uint64_t netns = 0;
+  int64_t full_read_at = 0;  // when the sets were last known whole: a dump, or their creation
+  bool timeouts = false;     // expires are meaningful (sets with per-element timeouts)
+  FamilyRanges v4;           // ranges, and expires when timeouts
+  FamilyRanges v6;
+  const FamilyRanges& of(Family f) const { return f == Family::kV4 ? v4 : v6; }
+  FamilyRanges& of(Family f) { return f == Family::kV4 ? v4 : v6; }
 };
 
 class SetBackend {
@@ -128,6 +150,13 @@ class SetBackend {
     return RemoveTable(TableName(), &removed);
   }
   virtual std::string TableName() const = 0;
+
+  // The copy of what was last committed, to save (nullptr: none, or not trusted).
+  virtual const AppliedCopy* Applied() const { return nullptr; }
+  // A copy saved by an earlier process: used only if it was made in this boot, in this
+  // namespace, for this table, and the kernel still holds it (the generation, or the table's
+  // structure and element lookups, say so); otherwise the kernel is read as before.
+  virtual void Seed(AppliedCopy copy) { (void)copy; }
 };
 
 }  // namespace iocwall

@@ -106,6 +106,7 @@ class FakeBackend : public SetBackend {
       ++generation;
     }
     result->generation = generation;
+    if (copy) copy->generation = generation;
     table_present = true;
     kernel.v4.ranges = desired.v4.ranges;
     kernel.v6.ranges = desired.v6.ranges;
@@ -155,6 +156,10 @@ class FakeBackend : public SetBackend {
     return Status::Ok();
   }
   std::string TableName() const override { return "iocwall"; }
+  const AppliedCopy* Applied() const override { return copy ? &*copy : nullptr; }
+  void Seed(AppliedCopy c) override { seeded = std::move(c); }
+  std::optional<AppliedCopy> copy;    // set by a test: what a real backend would hand over
+  std::optional<AppliedCopy> seeded;  // what the agent handed to the backend at start
   Status ReadElements(IntervalSet* out) override {
     *out = kernel;
     return Status::Ok();
@@ -202,6 +207,14 @@ class MemoryStateStore : public StateStore {
     if (it == files.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
+  Status SaveApplied(const AppliedCopy& copy) override {
+    ++applied_saves;
+    applied = copy;
+    return Status::Ok();
+  }
+  Result<std::optional<AppliedCopy>> LoadApplied() override { return applied; }
+  std::optional<AppliedCopy> applied;
+  int applied_saves = 0;
   std::map<std::string, std::string> files;
   bool disk_full = false;
 };

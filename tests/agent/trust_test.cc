@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "agent/applied_state.h"
 #include "agent/guards.h"
 #include "agent/lock.h"
 #include "agent/verify.h"
@@ -319,6 +320,74 @@ TEST_F(LockTest, AHandOverReachesTheDaemonAndItsAnswerComesBack) {
   EXPECT_EQ(*answer, "forced: done");
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_FALSE(TakeHandOver(dir_).has_value()) << "a request is taken once";
+}
+
+}  // namespace
+}  // namespace iocwall
+
+namespace iocwall {
+namespace {
+
+TEST(AppliedStateTest, RoundTripsAndRefusesDamage) {
+  AppliedCopy c;
+  c.table = "iocwall";
+  c.spec = "iocwall|blocklist_v4|blocklist_v6|-200|0|00|inputforwardoutput";
+  c.generation = 42;
+  c.table_handle = 7;
+  c.boot_id = "0b4c9c2e-6f0a-4f3a-9e63-1d2b3c4d5e6f";
+  c.netns = 4026531840u;
+  c.full_read_at = 1800000000;
+  c.timeouts = true;
+  c.v4.ranges = {{1, 2}, {10, 20}, {0xfffffff0u, 0xffffffffu}};
+  c.v4.expires = {0, 1800003600, 5};
+  c.v6.ranges = {{u128(1) << 100, (u128(1) << 100) + 5}, {~u128(0) - 1, ~u128(0)}};
+  c.v6.expires = {0, 0};
+  const std::string data = SerializeApplied(c);
+  auto back = ParseApplied(data);
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->table, c.table);
+  EXPECT_EQ(back->spec, c.spec);
+  EXPECT_EQ(back->generation, 42u);
+  EXPECT_EQ(back->table_handle, 7u);
+  EXPECT_EQ(back->boot_id, c.boot_id);
+  EXPECT_EQ(back->netns, c.netns);
+  EXPECT_EQ(back->full_read_at, c.full_read_at);
+  EXPECT_TRUE(back->timeouts);
+  EXPECT_EQ(back->v4.ranges, c.v4.ranges);
+  EXPECT_EQ(back->v4.expires, c.v4.expires);
+  EXPECT_EQ(back->v6.ranges, c.v6.ranges);
+  // Truncated, padded, a count that lies, ranges out of order: refused.
+  EXPECT_FALSE(ParseApplied(data.substr(0, data.size() - 1)).ok());
+  EXPECT_FALSE(ParseApplied(data + "x").ok());
+  std::string lie = data;
+  lie.replace(lie.find("v4 3"), 4, "v4 9");
+  EXPECT_FALSE(ParseApplied(lie).ok());
+  std::string huge = data;
+  huge.replace(huge.find("v4 3"), 4, "v4 999999999999");
+  EXPECT_FALSE(ParseApplied(huge).ok());
+  AppliedCopy bad = c;
+  std::swap(bad.v4.ranges[0], bad.v4.ranges[1]);
+  EXPECT_FALSE(ParseApplied(SerializeApplied(bad)).ok());
+  EXPECT_FALSE(ParseApplied("").ok());
+  EXPECT_FALSE(ParseApplied("iocwall-applied 2\n\n").ok());
+}
+
+TEST_F(TrustTest, TheCopyOfEachCommitIsSavedAndSeedsTheNextProcess) {
+  backend_.copy = AppliedCopy{};
+  backend_.copy->table = "iocwall";
+  {
+    auto agent = Make({{"192.0.2.1", "198.51.100.0/24"}});
+    EXPECT_FALSE(backend_.seeded.has_value()) << "nothing saved yet";
+    ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+    EXPECT_EQ(state_.applied_saves, 1);
+    ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+    EXPECT_EQ(state_.applied_saves, 1) << "the kernel did not change: nothing to write";
+  }
+  ASSERT_TRUE(state_.applied.has_value());
+  EXPECT_EQ(state_.applied->generation, backend_.generation);
+  auto agent = Make({{"192.0.2.1"}});
+  ASSERT_TRUE(backend_.seeded.has_value()) << "the next process starts from the copy";
+  EXPECT_EQ(backend_.seeded->generation, backend_.generation);
 }
 
 }  // namespace

@@ -566,5 +566,75 @@ TEST_F(NftBackendTest, StatusSeesADormantTableAndTheNextReconcileWakesIt) {
   EXPECT_EQ(ktest::Run("nft list table inet iocwall").out.find("dormant"), std::string::npos);
 }
 
+// A copy of the commit handed to the next process (a restart, a --once from cron): no dump
+// while the kernel still holds it, a dump and a repair as soon as it does not.
+TEST_F(NftBackendTest, ACopyOfTheCommitSparesTheNextProcessADump) {
+  IntervalSet want = ktest::RandomBlocklist(5000, 21);
+  NftBackendOptions cheap;
+  cheap.always_read_below = 1000;  // production: 100,000 (a dump below that is cheap)
+  AppliedCopy copy;
+  {
+    NftBackend first(TableSpec{}, cheap);
+    ApplyResult r;
+    ASSERT_TRUE(first.Reconcile(want, &r).ok());
+    ASSERT_NE(first.Applied(), nullptr);
+    copy = *first.Applied();
+    EXPECT_NE(copy.table_handle, 0u);
+    EXPECT_GT(copy.full_read_at, 0);
+  }
+  {
+    NftBackend next(TableSpec{}, cheap);
+    next.Seed(copy);
+    ApplyResult r;
+    ASSERT_TRUE(next.Reconcile(want, &r).ok());
+    EXPECT_FALSE(r.kernel_read) << "same generation: the copy is trusted";
+    EXPECT_EQ(r.messages, 0u);
+  }
+  // Another table changes the generation: structure + lookups, still no dump.
+  ASSERT_EQ(ktest::Run("nft add table inet bystander").status, 0);
+  {
+    NftBackend next(TableSpec{}, cheap);
+    next.Seed(copy);
+    ApplyResult r;
+    ASSERT_TRUE(next.Reconcile(want, &r).ok());
+    EXPECT_FALSE(r.kernel_read);
+    EXPECT_TRUE(r.kernel_verified);
+    EXPECT_EQ(r.messages, 0u);
+    copy = *next.Applied();
+  }
+  // A hand flush: the lookups fail, the kernel is read and repaired.
+  ASSERT_EQ(ktest::Run("nft flush set inet iocwall blocklist_v4").status, 0);
+  {
+    NftBackend next(TableSpec{}, cheap);
+    next.Seed(copy);
+    ApplyResult r;
+    ASSERT_TRUE(next.Reconcile(want, &r).ok());
+    EXPECT_TRUE(r.kernel_read);
+    EXPECT_TRUE(r.repaired);
+    ExpectKernelHolds(want);
+    copy = *next.Applied();
+  }
+  // A copy made under another layout, or too long since the sets were read whole: not used.
+  TableSpec other;
+  other.hooks = {Hook::kInput};
+  {
+    NftBackend next(other, cheap);
+    next.Seed(copy);
+    ApplyResult r;
+    ASSERT_TRUE(next.Reconcile(want, &r).ok());
+    EXPECT_TRUE(r.kernel_read);
+    copy = *next.Applied();
+  }
+  ASSERT_EQ(ktest::Run("nft add table inet bystander2").status, 0);
+  copy.full_read_at -= 7200;
+  {
+    NftBackend next(other, cheap);
+    next.Seed(copy);
+    ApplyResult r;
+    ASSERT_TRUE(next.Reconcile(want, &r).ok());
+    EXPECT_TRUE(r.kernel_read) << "the sets were last read whole two hours ago";
+  }
+}
+
 }  // namespace
 }  // namespace iocwall

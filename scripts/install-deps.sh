@@ -19,6 +19,8 @@ pkgs=(
   nftables iproute2 iputils-ping procps util-linux curl python3 jq
   # docs, packaging, deployment checks
   mandoc dpkg-dev file ansible ansible-lint systemd
+  # tests/deploy/lintian.sh: the package against Debian policy
+  lintian
   # tests/deploy/unit_sandbox.sh: traces the agent's system calls against the units' filters
   strace
   # the fleet test: a standard caching reverse proxy in front of the feed

@@ -10,7 +10,10 @@ In each text, a configuration is either
   - a here-document written to a *.conf file (cat > x.conf <<EOF ... EOF), its shell
     variables replaced by paths in a scratch folder, or
   - a `sed -i 's/.../.../' /etc/iocwall/iocwall.conf` edit, applied (by sed itself) to the
-    file the package installs there, deploy/iocwall.conf.example.
+    file the package installs there, deploy/iocwall.conf.example;
+  - for each host of the example Ansible inventory (deploy/ansible/inventory), the file the
+    role's template renders from its variables (ansible-inventory merges them; the template
+    module renders on this machine: nothing connects to the inventory's addresses).
 The API key is given on the command line (the flag wins over the file's api_key_file), a
 0600 file in the scratch folder: the docs' /etc/iocwall/api_key does not exist here.
 
@@ -18,6 +21,7 @@ usage: doc_configs.py IOCWALL_BIN SOURCE_DIR [--self-test]
 With --self-test, the same checks run over a copy of the tree whose README gains a broken
 snippet, and must fail: the negative control that the extraction and the check bite.
 """
+import json
 import os
 import pathlib
 import re
@@ -106,6 +110,30 @@ def configs_in(text, where, example):
     return out
 
 
+def ansible_configs(src, scratch):
+    """(label, config text) per host of the example inventory, as the role renders it."""
+    ansible = pathlib.Path(src) / "deploy/ansible"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(scratch / "ansible-tmp"),
+               ANSIBLE_REMOTE_TEMP=str(scratch / "ansible-tmp"))
+    inv = subprocess.run(["ansible-inventory", "-i", str(ansible / "inventory/hosts.yml"),
+                          "--list"], capture_output=True, text=True, check=True, env=env)
+    out = []
+    for host, hostvars in sorted(json.loads(inv.stdout)["_meta"]["hostvars"].items()):
+        # Connection variables stay out: the rendering happens here, with -c local.
+        hv = {k: v for k, v in hostvars.items() if not k.startswith("ansible_")}
+        hv["vault_iocwall_api_key"] = "not-a-real-key"
+        varfile = scratch / f"ansible-{host}.json"
+        varfile.write_text(json.dumps(hv))
+        dest = scratch / f"ansible-{host}.conf"
+        subprocess.run(["ansible", "localhost", "-i", "localhost,", "-c", "local", "-m",
+                        "template", "-a", f"src={ansible}/roles/iocwall/templates/iocwall.conf.j2"
+                        f" dest={dest}", "-e", f"@{ansible}/roles/iocwall/defaults/main.yml",
+                        "-e", f"@{varfile}"], capture_output=True, text=True, check=True, env=env)
+        out.append((f"deploy/ansible/inventory: host {host}, rendered by the role's template",
+                    dest.read_text()))
+    return out
+
+
 def collect(src):
     src = pathlib.Path(src)
     example = (src / "deploy/iocwall.conf.example").read_text()
@@ -125,16 +153,20 @@ def collect(src):
     return found
 
 
-def check(binary, src, scratch):
+def check(binary, src, scratch, with_ansible=True):
     key = scratch / "api_key"
     key.write_text("not-a-real-key\n")
     key.chmod(0o600)
     shellvars = scratch / "vars"
     shellvars.mkdir(exist_ok=True)
     found = collect(src)
+    if with_ansible:
+        found["deploy/ansible/inventory"] = ansible_configs(src, scratch)
     # Where snippets must be found: a broken extractor must not pass by finding nothing.
     expected = {"README.md": 1, "man/iocwall.8": 2, "man/iocwall.conf.5": 2,
                 "deploy/README.md": 1, "deploy/demo.sh": 1}
+    if with_ansible:
+        expected["deploy/ansible/inventory"] = 2
     failures = []
     for rel, least in expected.items():
         if len(found.get(rel, [])) < least:
@@ -184,7 +216,7 @@ def main():
             readme.write_text(
                 (pathlib.Path(src) / "README.md").read_text() +
                 f"\nA broken one:\n\n    [collections]\n    id = x\n    {bad}\n")
-            if check(binary, tree, scratch):
+            if check(binary, tree, scratch, with_ansible=False):
                 print(f"FAIL: the snippet with '{bad.splitlines()[1].strip()}' passed",
                       file=sys.stderr)
                 sys.exit(1)

@@ -12,7 +12,8 @@
 #      LoadCredential and its watchdog pinged; the collection is enforced;
 #   3. `systemctl reload` with a broken configuration fails and the daemon keeps
 #      running on the old one (same PID, table intact); a good one reloads;
-#   4. `systemctl stop` leaves the table enforcing;
+#   4. `systemctl stop` leaves the table enforcing; an upgrade keeps the units
+#      enabled and restarts the daemon;
 #   5. after a reboot of the container, with the feed gone, iocwall-restore.service
 #      has enforced the last good list before network-pre.target, and the daemon
 #      comes up on it;
@@ -69,6 +70,9 @@ for u in nginx.service postgresql.service e2scrub_reap.service systemd-timesyncd
   systemd-networkd-wait-online.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
+# This machine's Docker-style policy-rc.d (exit 101: start nothing during image
+# builds) would make deb-systemd-invoke skip every action; a gateway has none.
+rm -f "$root/usr/sbin/policy-rc.d"
 # Its own machine id (a transient one): journals and D-Bus tell the two apart.
 rm -f "$root/etc/machine-id"
 t=$root/opt/iocwall-test
@@ -208,6 +212,18 @@ in_ct timeout 60 systemctl stop iocwall.service
 table_has blocklist_v4 203.0.113.7 || fail "systemctl stop dropped the table"
 echo "stopped: table inet iocwall still enforcing"
 in_ct systemctl start iocwall.service
+
+# An upgrade (the same package again): the admin's enablement stays, the running
+# daemon is restarted on the new binary (deb-systemd-invoke try-restart).
+pid=$(show iocwall MainPID)
+in_ct dpkg -i /opt/iocwall-test/iocwall.deb >"$tmp/upgrade.log" 2>&1 ||
+  { cat "$tmp/upgrade.log"; fail "the upgrade failed"; }
+for u in iocwall.service iocwall-restore.service; do
+  [[ $(in_ct systemctl is-enabled "$u" 2>&1) == enabled ]] || fail "the upgrade disabled $u"
+done
+[[ $(show iocwall ActiveState) == active && $(show iocwall MainPID) != "$pid" ]] ||
+  fail "the upgrade did not restart the daemon (pid $pid -> $(show iocwall MainPID))"
+echo "upgrade: units still enabled, daemon restarted ($pid -> $(show iocwall MainPID))"
 
 # 5. Reboot with the feed gone (feedsim was a transient unit: it does not come back).
 in_ct nft add table inet boot_marker

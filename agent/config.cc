@@ -144,6 +144,15 @@ Status ReadConfigFile(const std::string& path, const po::options_description& de
     std::string line = Trim(raw);
     if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line = Trim(line.substr(3));
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    // An inline comment starts at a ';' or '#' after a space or tab, as in the README and
+    // the pages. A bare one stays in the value: a URL's '#fragment' or ';param' is data, and
+    // no key takes a value with a space before such a character.
+    for (size_t i = 1; i < line.size(); ++i) {
+      if ((line[i] == ';' || line[i] == '#') && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line = Trim(line.substr(0, i));
+        break;
+      }
+    }
     const std::string at = path + ":" + std::to_string(line_no) + ": ";
     if (line.front() == '[') {
       if (line.back() != ']') return Status::Error(at + "malformed section header '" + line + "'");

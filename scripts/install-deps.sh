@@ -19,6 +19,10 @@ pkgs=(
   nftables iproute2 iputils-ping procps util-linux curl python3 jq
   # docs, packaging, deployment checks
   mandoc dpkg-dev file ansible ansible-lint systemd
+  # tests/deploy/lintian.sh: the package against Debian policy
+  lintian
+  # tests/deploy/systemd_boot.sh: the package under systemd as PID 1 of a container
+  systemd-container
   # tests/deploy/unit_sandbox.sh: traces the agent's system calls against the units' filters
   strace
   # the fleet test: a standard caching reverse proxy in front of the feed

@@ -11,7 +11,7 @@ jobs=$(nproc)
 bash scripts/install-deps.sh
 
 echo "== build (RelWithDebInfo, -Wall -Wextra -Werror)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCWALL_WERROR=ON
 cmake --build build -j"$jobs"
 
 echo "== tests"

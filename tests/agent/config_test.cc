@@ -51,6 +51,22 @@ TEST_F(ConfigTest, ReadsEverySectionWithDefaults) {
   EXPECT_TRUE(Validate(c).ok());
 }
 
+TEST_F(ConfigTest, InlineCommentsAfterASpaceAreStrippedAndBareOnesAreData) {
+  Write(
+      "[api] ; the Sekoia.io API\n"
+      "url = https://feed.example.test/api;v=2#top   ; a ';' and a '#' inside a URL\n"
+      "proxy = http://proxy.example.test:3128/#p\t# tab before the comment\n"
+      "[collections]\nid = abc # the first\n"
+      "[allowlist]\nprefix = 192.0.2.0/24                    ; management\n");
+  auto inv = Parse({"--once"});
+  ASSERT_TRUE(inv.ok()) << inv.message();
+  EXPECT_EQ(inv->config.api.url, "https://feed.example.test/api;v=2#top");
+  EXPECT_EQ(inv->config.api.proxy.value_or(""), "http://proxy.example.test:3128/#p");
+  EXPECT_EQ(inv->config.collections, std::vector<std::string>{"abc"});
+  ASSERT_EQ(inv->config.allowlist.size(), 1u);
+  EXPECT_EQ(inv->config.allowlist[0].ToString(), "192.0.2.0/24");
+}
+
 TEST_F(ConfigTest, MaxBodyDefaultFollowsTheFormat) {
   Write("[collections]\nid = abc\n");
   EXPECT_EQ(Parse({})->config.api.max_body, 64ull << 20);

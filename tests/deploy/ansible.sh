@@ -35,7 +35,7 @@ iocwall_root_dir: $root
 iocwall_binary: $bin
 iocwall_install_package: false
 iocwall_api_key: "{{ vault_iocwall_api_key }}"
-iocwall_collections: [d6092c37-d8d7-45c3-8aff-c4dc26030608, second-feed_2]
+iocwall_collections: [YOUR-IOC-COLLECTION-FEED-ID, second-feed_2]
 iocwall_files: [/etc/iocwall/local-blocklist.txt]
 iocwall_allowlist: [192.0.2.0/24, "2001:db8::/32"]
 iocwall_interval: 2m
@@ -92,7 +92,7 @@ case $mode in
     [[ $(stat -c %a "$root/var/lib/iocwall") == 700 ]] || fail "state directory not 0700"
     [[ $(stat -c %a "$root/var") == 755 ]] || fail "$root/var not 0755"
     [[ $(stat -c %a "$conf") == 644 ]] || fail "configuration not 0644"
-    for line in 'id = d6092c37-d8d7-45c3-8aff-c4dc26030608' 'id = second-feed_2' \
+    for line in 'id = YOUR-IOC-COLLECTION-FEED-ID' 'id = second-feed_2' \
       'path = /etc/iocwall/local-blocklist.txt' 'prefix = 2001:db8::/32' 'interval = 2m' \
       'hooks = input,forward' 'max_entries = 500000' \
       'textfile = /var/lib/node-exporter/iocwall.prom'; do

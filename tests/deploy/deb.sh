@@ -35,6 +35,9 @@ want '-rw-r--r-- ./usr/share/man/man5/iocwall.conf.5.gz'
 want '-rw-r--r-- ./etc/iocwall/iocwall.conf'
 want '-rw-r--r-- ./usr/share/doc/iocwall/examples/iocwall.conf.example'
 want 'drwx------ ./var/lib/iocwall/'
+want '-rw-r--r-- ./usr/share/doc/iocwall/copyright'
+want '-rw-r--r-- ./usr/share/doc/iocwall/changelog.gz'
+want '-rw-r--r-- ./usr/share/lintian/overrides/iocwall'
 [[ $(dpkg-deb -f "$deb" Version) == "$version" ]] || fail "version is not $version"
 [[ $(dpkg-deb -f "$deb" Package) == iocwall ]] || fail "package name is not iocwall"
 
@@ -93,16 +96,20 @@ out=$("$root/usr/sbin/iocwall" -c "$root/etc/iocwall/iocwall.conf" --check-confi
   fail "the shipped configuration was accepted without a source"
 grep -q 'nothing to enforce' <<<"$out" || fail "unexpected refusal: $out"
 
-# Remove: the program goes, the conffile stays; purge: the conffile and the state go.
+# Remove: the program goes, the conffile and the key stay; purge: the conffile, the
+# key the admin put beside it and the state go.
+printf 'k\n' >"$root/etc/iocwall/api_key"
 echo "edited by the operator" >>"$root/etc/iocwall/iocwall.conf"
 dpkgr -r iocwall >"$tmp/remove.log" 2>&1 || { cat "$tmp/remove.log"; fail "dpkg -r failed"; }
 [[ ! -e $root/usr/sbin/iocwall && ! -e $root/usr/lib/systemd/system/iocwall.service ]] ||
   fail "files left after remove"
 grep -q 'edited by the operator' "$root/etc/iocwall/iocwall.conf" || fail "remove dropped the conffile"
+[[ -e $root/etc/iocwall/api_key ]] || fail "remove dropped the API key (purge's job)"
 mkdir -p "$root/var/lib/iocwall/sources"
 echo 192.0.2.1 >"$root/var/lib/iocwall/sources/test.list"
 dpkgr -P iocwall >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg -P failed"; }
 [[ ! -e $root/etc/iocwall/iocwall.conf ]] || fail "purge left the conffile"
+[[ ! -e $root/etc/iocwall ]] || fail "purge left /etc/iocwall: $(ls -A "$root/etc/iocwall")"
 [[ ! -e $root/var/lib/iocwall ]] || fail "purge left the state directory"
 ! dpkg-query -W iocwall >/dev/null 2>&1 || fail "iocwall got installed on this machine"
 echo "removed and purged: ok"

@@ -328,7 +328,9 @@ void SimServer::Register(httplib::Server& server, bool tls) {
   auto base_log = [tls](const httplib::Request& req, const AuthCheck& auth) {
     json params = json::object();
     for (const auto& [k, v] : req.params) params[k] = v;
+    const auto mono = std::chrono::steady_clock::now().time_since_epoch();
     return json{{"time", FormatTime(time(nullptr))},
+                {"mono_us", std::chrono::duration_cast<std::chrono::microseconds>(mono).count()},
                 {"method", req.method},
                 {"path", req.path},
                 {"params", params},

@@ -198,7 +198,14 @@ TEST_F(SekoiaFidelityTest, PacedRequestsStayUnderTheWafAndABurstIsBlocked) {
     const FetchResult r = source.Fetch();
     ASSERT_TRUE(r.status.ok()) << r.status.message();
     EXPECT_EQ(r.prefixes.size(), 100u);
-    for (const json& q : NewRequests()) EXPECT_FALSE(q.contains("waf_blocked"));
+    const std::vector<json> reqs = NewRequests();
+    for (const json& q : reqs) {
+      EXPECT_FALSE(q.contains("waf_blocked"))
+          << "request " << q["seq"] << " at " << q["mono_us"].get<int64_t>() / 1000 << " ms";
+    }
+    if (HasFailure()) {
+      for (const json& q : reqs) ADD_FAILURE() << q["mono_us"] << " " << q["status"];
+    }
   }
   // Negative control: without pacing the burst is blocked and the fetch fails.
   const uint64_t blocks = sim_->Stats()["waf_blocks"].get<uint64_t>();

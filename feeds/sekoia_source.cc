@@ -323,6 +323,7 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     curl_.Set(CURLOPT_TIMEOUT_MS, static_cast<long>(std::min(left, o_.request_timeout).count()));
     const CURLcode code = curl_easy_perform(curl_.get());
     if (code == CURLE_OPERATION_TIMEDOUT && deadline_bound) {
+      backoff_->RecordAnswer(false);  // no error answer, but the request counts for pacing
       FailDeadline(page_no);
       return false;
     }

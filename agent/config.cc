@@ -28,11 +28,16 @@ constexpr KeySpec kKeys[] = {
     {"api.api_key_file", false,
      "file holding the API key (default $CREDENTIALS_DIRECTORY/api_key, else "
      "/etc/iocwall/api_key); must not be readable by group or others"},
-    {"api.auth", false, "basic (API key as password, default) or bearer"},
+    {"api.auth", false,
+     "bearer (Authorization: Bearer KEY, default, as Sekoia documents) or basic (the API key as "
+     "password)"},
     {"api.ca_file", false, "CA bundle for a private CA (default: the system's CAs)"},
     {"api.proxy", false, "HTTP(S) proxy URL; empty: no proxy (default: environment)"},
     {"api.timeout", false, "total time allowed per request (default 60s)"},
     {"api.connect_timeout", false, "time allowed to connect (default 10s)"},
+    {"api.fetch_timeout", false,
+     "total time allowed for the whole fetch of one collection, every page, retry and back-off "
+     "wait included (default 5m)"},
     {"api.allow_http", false, "allow a plain http:// URL, for a local mirror (default false)"},
     {"api.format", false, "text (default) or json (per-indicator validity)"},
     {"api.max_body", false,
@@ -273,12 +278,16 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   if (cv.Has("api.proxy")) c->api.proxy = cv.Str("api.proxy");
   IOCWALL_TRY(cv.Duration("api.timeout", &c->api.timeout));
   IOCWALL_TRY(cv.Duration("api.connect_timeout", &c->api.connect_timeout));
+  IOCWALL_TRY(cv.Duration("api.fetch_timeout", &c->api.fetch_timeout));
   IOCWALL_TRY(cv.Bool("api.allow_http", &c->api.allow_http));
   IOCWALL_TRY(cv.OneOf("api.format", &c->api.format, {"text", "json"}));
   // A json indicator costs about 30 times the bytes of a text line: the default cap follows.
   if (c->api.format == "json") c->api.max_body = 512ull << 20;
   IOCWALL_TRY(cv.Int("api.max_body", &c->api.max_body, 1024, int64_t{1} << 40));
   if (c->api.timeout.count() <= 0) return cv.Bad("api.timeout", "0", "must be positive");
+  if (c->api.fetch_timeout.count() <= 0) {
+    return cv.Bad("api.fetch_timeout", "0", "must be positive");
+  }
 
   c->collections = cv.List("collections.id");
   for (const auto& id : c->collections) {

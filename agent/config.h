@@ -20,12 +20,15 @@ inline constexpr const char* kDefaultConfigPath = "/etc/iocwall/iocwall.conf";
 
 struct ApiConfig {
   std::string url = "https://app.sekoia.io/api";
-  std::string api_key_file;    // resolved: $CREDENTIALS_DIRECTORY/api_key or /etc/iocwall/api_key
-  std::string auth = "basic";  // basic | bearer
+  std::string api_key_file;     // resolved: $CREDENTIALS_DIRECTORY/api_key or /etc/iocwall/api_key
+  std::string auth = "bearer";  // bearer (Sekoia's documented way) | basic (key as password)
   std::string ca_file;
   std::optional<std::string> proxy;  // unset: libcurl's default (environment); "": no proxy
   std::chrono::seconds timeout{60};
   std::chrono::seconds connect_timeout{10};
+  // The whole fetch of one collection, every page and back-off wait together; well under the
+  // unit's WatchdogSec (10 min).
+  std::chrono::seconds fetch_timeout{300};
   bool allow_http = false;
   std::string format = "text";  // text | json
   uint64_t max_body = 64ull << 20;

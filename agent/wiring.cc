@@ -12,13 +12,14 @@ SekoiaOptions OptionsFor(const Config& c, const std::string& id) {
   o.url = c.api.url;
   o.collection_id = id;
   o.api_key_file = c.api.api_key_file;
-  o.auth = c.api.auth == "bearer" ? SekoiaAuth::kBearer : SekoiaAuth::kBasic;
+  o.auth = c.api.auth == "basic" ? SekoiaAuth::kBasic : SekoiaAuth::kBearer;
   o.format = c.api.format == "json" ? SekoiaFormat::kJson : SekoiaFormat::kText;
   o.ca_file = c.api.ca_file;
   o.proxy = c.api.proxy.value_or("");
   o.allow_http = c.api.allow_http;
   o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.api.connect_timeout);
   o.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.api.timeout);
+  o.fetch_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.api.fetch_timeout);
   o.max_body_bytes = c.api.max_body;
   o.backoff.max_requests_per_second = c.api.rate_limit;
   return o;

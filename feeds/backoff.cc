@@ -21,6 +21,11 @@ Backoff::Backoff(Clock* clock, BackoffOptions options, uint64_t seed)
 
 void Backoff::StartFetch() { waited_this_fetch_ = Ms{0}; }
 
+void Backoff::SetFetchHooks(std::function<Ms()> time_left, std::function<void()> tick) {
+  time_left_ = std::move(time_left);
+  tick_ = std::move(tick);
+}
+
 Backoff::Ms Backoff::WaitNeeded() {
   const TimePoint now = clock_->Now();
   TimePoint ready = now;
@@ -47,7 +52,9 @@ Backoff::Ms Backoff::WaitNeeded() {
     pause_reason_ = "pause after " + std::to_string(options_.waf_error_limit) +
                     " error answers within " + Seconds(options_.waf_window) + " (Sekoia's WAF)";
   }
-  return duration_cast<Ms>(ready - now);
+  // Rounded up: a wait cut short by a fraction of a millisecond put a sixth request inside the
+  // WAF's one-second window (found by iocwall-feedsim --waf, 1 run in 4).
+  return std::chrono::ceil<Ms>(ready - now);
 }
 
 Status Backoff::AwaitSlot() {
@@ -61,7 +68,25 @@ Status Backoff::AwaitSlot() {
                            ", beyond the fetch's budget of " +
                            Seconds(options_.max_wait_per_fetch) + "; trying again next cycle");
     }
-    clock_->SleepFor(wait);
+    if (time_left_) {
+      const Ms left = time_left_();
+      if (wait >= left) {
+        return Status::Error("would wait " + Seconds(wait) + " for the " + pause_reason_ +
+                             ", beyond the fetch's deadline (" + Seconds(std::max(left, Ms{0})) +
+                             " left); trying again next cycle");
+      }
+    }
+    if (tick_) {
+      // In slices, so that the caller can show it is alive during a long pause.
+      for (Ms left = wait; left > Ms{0};) {
+        const Ms slice = std::min(left, Ms{1000});
+        clock_->SleepFor(slice);
+        left -= slice;
+        tick_();
+      }
+    } else {
+      clock_->SleepFor(wait);
+    }
     if (!pacing_only_) waited_this_fetch_ += wait;
   }
   const TimePoint now = clock_->Now();
@@ -72,8 +97,13 @@ Status Backoff::AwaitSlot() {
 }
 
 void Backoff::RecordAnswer(bool error_answer) {
-  if (!error_answer) return;
   const TimePoint now = clock_->Now();
+  // The WAF counts a request when it arrives, which is after it was sent (a TLS handshake
+  // first, say): counted from its answer instead, the pacing can never run ahead of the WAF's
+  // window. Found by iocwall-feedsim --waf: 5 requests/s by send time was 6 in a second at the
+  // server when the first one opened the connection.
+  if (!recent_requests_.empty()) recent_requests_.back() = now;
+  if (!error_answer) return;
   recent_errors_.push_back(now);
   while (!recent_errors_.empty() && now - recent_errors_.front() > options_.waf_window) {
     recent_errors_.pop_front();

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -45,6 +46,11 @@ class Backoff {
 
   // Starts the waiting budget of one fetch.
   void StartFetch();
+
+  // For the fetch under way: time_left says how much of its deadline is left (a wait that would
+  // reach it fails at once); tick is called at least once a second while AwaitSlot sleeps.
+  // Either may be empty.
+  void SetFetchHooks(std::function<Ms()> time_left, std::function<void()> tick);
 
   // How long the next request must wait under the rate limit, the WAF pause and any
   // Retry-After (without sleeping).
@@ -79,6 +85,8 @@ class Backoff {
   TimePoint retry_not_before_{};
   Ms waited_this_fetch_{0};
   std::string pause_reason_;
+  std::function<Ms()> time_left_;
+  std::function<void()> tick_;
   std::string retry_reason_;
 };
 

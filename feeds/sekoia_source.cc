@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <random>
-#include <set>
 #include <string_view>
 #include <utility>
 
@@ -129,8 +129,16 @@ class FetchRun {
   // modified_after: a changes fetch (format=json only) of what was created, modified,
   // revoked or expired after that time; nullopt: the whole list.
   FetchRun(const SekoiaOptions& o, Clock* clock, Backoff* backoff,
-           std::optional<int64_t> modified_after, FetchResult* r)
-      : o_(o), clock_(clock), backoff_(backoff), modified_after_(modified_after), r_(r) {}
+           std::optional<int64_t> modified_after, const ProgressCallback& progress, FetchResult* r)
+      : o_(o),
+        clock_(clock),
+        backoff_(backoff),
+        modified_after_(modified_after),
+        progress_(progress),
+        r_(r),
+        start_clock_(clock->Now()),
+        start_real_(std::chrono::steady_clock::now()) {}
+  ~FetchRun() { backoff_->SetFetchHooks(nullptr, nullptr); }
 
   void Run();
   const std::string& key() const { return key_.value(); }
@@ -144,15 +152,26 @@ class FetchRun {
   // Fetches one page with retries into transfer_. False when the fetch must stop (r_ failed).
   bool FetchPage(const std::string& url, size_t page_no);
   bool TakeTextPage(size_t page_no, size_t* entries);
-  // *last: the page says that nothing follows it.
-  bool TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor, bool* last);
+  // *next_cursor: empty when null or absent (nothing follows).
+  bool TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor);
   std::string PageUrl(const std::string& cursor);
+  // Time since the fetch began: the clock's (back-off sleeps; a fake one in tests) or the real
+  // one (transfers), whichever says more. In production both are the same clock.
+  std::chrono::milliseconds Elapsed() const;
+  std::chrono::milliseconds TimeLeft() const { return o_.fetch_timeout - Elapsed(); }
+  void Tick(bool force);
+  void FailDeadline(size_t page_no);
+  static int OnXferInfo(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
 
   const SekoiaOptions& o_;
   Clock* clock_;
   Backoff* backoff_;
   const std::optional<int64_t> modified_after_;
+  const ProgressCallback& progress_;
   FetchResult* r_;
+  const std::chrono::steady_clock::time_point start_clock_;
+  const std::chrono::steady_clock::time_point start_real_;
+  std::chrono::steady_clock::time_point last_tick_{};
   Secret key_;
   CurlEasy curl_;
   CurlSlist headers_;
@@ -160,6 +179,40 @@ class FetchRun {
   char errbuf_[CURL_ERROR_SIZE] = {};
   int limit_ = 0;
 };
+
+std::chrono::milliseconds FetchRun::Elapsed() const {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  return std::max(duration_cast<milliseconds>(clock_->Now() - start_clock_),
+                  duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_real_));
+}
+
+void FetchRun::Tick(bool force) {
+  if (!progress_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_tick_ < std::chrono::seconds(1)) return;
+  last_tick_ = now;
+  FetchProgress p;
+  p.pages = r_->pages;
+  p.bytes = r_->bytes;
+  p.seconds = std::chrono::duration<double>(Elapsed()).count();
+  progress_(p);
+}
+
+int FetchRun::OnXferInfo(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  static_cast<FetchRun*>(user)->Tick(false);
+  return 0;  // the deadline is enforced through CURLOPT_TIMEOUT_MS
+}
+
+void FetchRun::FailDeadline(size_t page_no) {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(o_.fetch_timeout).count();
+  Fail(FetchError::kTimeout,
+       "the whole fetch took longer than fetch_timeout (" + std::to_string(secs) + " s) at page " +
+           std::to_string(page_no) + ", after " + std::to_string(r_->bytes) + " bytes in " +
+           std::to_string(r_->pages) +
+           " pages: the server or a proxy is too slow (dribbling?); the last good list stays. "
+           "Raise [api] fetch_timeout if the collection is that large");
+}
 
 bool FetchRun::Setup() {
   if (!curl_) {
@@ -206,6 +259,11 @@ bool FetchRun::Setup() {
   set(CURLOPT_WRITEDATA, &transfer_);
   set(CURLOPT_HEADERFUNCTION, &OnHeader);
   set(CURLOPT_HEADERDATA, &transfer_);
+  // libcurl calls this about once a second even when no byte arrives: a dribbling transfer
+  // still shows progress to the caller's watchdog, and the deadline still applies.
+  set(CURLOPT_XFERINFOFUNCTION, &FetchRun::OnXferInfo);
+  set(CURLOPT_XFERINFODATA, this);
+  set(CURLOPT_NOPROGRESS, 0L);
   if (rc != CURLE_OK) {
     Fail(FetchError::kConfig, std::string("libcurl refused an option: ") + curl_easy_strerror(rc));
     return false;
@@ -238,6 +296,10 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     return false;
   }
   for (int attempt = 1;; ++attempt) {
+    if (TimeLeft() <= std::chrono::milliseconds(0)) {
+      FailDeadline(page_no);
+      return false;
+    }
     Status slot = backoff_->AwaitSlot();
     if (!slot.ok()) {
       // Only reachable after a failed attempt or with a pause left by an earlier fetch.
@@ -251,7 +313,20 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     // Lets libcurl refuse an announced oversize body before reading it.
     curl_.Set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(transfer_.body_cap));
     errbuf_[0] = '\0';
+    // This request may use what is left of the whole fetch's deadline, no more.
+    const auto left = TimeLeft();
+    if (left <= std::chrono::milliseconds(0)) {
+      FailDeadline(page_no);
+      return false;
+    }
+    const bool deadline_bound = left < o_.request_timeout;
+    curl_.Set(CURLOPT_TIMEOUT_MS, static_cast<long>(std::min(left, o_.request_timeout).count()));
     const CURLcode code = curl_easy_perform(curl_.get());
+    if (code == CURLE_OPERATION_TIMEDOUT && deadline_bound) {
+      backoff_->RecordAnswer(false);  // no error answer, but the request counts for pacing
+      FailDeadline(page_no);
+      return false;
+    }
     long http = 0;
     curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &http);
     r_->http_status = static_cast<int>(http);
@@ -294,12 +369,13 @@ bool FetchRun::TakeTextPage(size_t page_no, size_t* entries) {
     Fail(FetchError::kBadBody, shape.message() + " (page " + std::to_string(page_no) + ")");
     return false;
   }
+  // Only whether the page is empty matters (see Run).
   *entries = CountEntryLines(transfer_.body);
   ParseBody(transfer_.body, &r_->prefixes, &r_->stats);
   return true;
 }
 
-bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor, bool* last) {
+bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_cursor) {
   IndicatorPageOptions options;
   options.now = clock_->NowUnix();
   options.keep_inactive = modified_after_.has_value();
@@ -311,7 +387,6 @@ bool FetchRun::TakeJsonPage(size_t page_no, size_t* entries, std::string* next_c
   }
   *entries = page.items;
   *next_cursor = std::move(page.next_cursor);
-  *last = page.last;
   return true;
 }
 
@@ -328,7 +403,12 @@ void FetchRun::Run() {
   }
   if (!Setup()) return;
   backoff_->StartFetch();
-  std::set<std::string> seen_cursors;
+  backoff_->SetFetchHooks([this] { return TimeLeft(); }, [this] { Tick(true); });
+  // The end of a collection is the server's word only: an empty page, or a page without a
+  // cursor to the next one. Counting a page's entries against `limit` is not a signal: a blank
+  // line, a server that silently caps `limit`, or non-IP entries make a page short without
+  // making it the last, and a full last page may carry no cursor.
+  std::map<std::string, size_t> requested;  // cursor -> the page it was sent for
   std::string cursor;
   for (size_t page_no = 1;; ++page_no) {
     if (page_no > o_.max_pages) {
@@ -337,28 +417,32 @@ void FetchRun::Run() {
       return;
     }
     if (!FetchPage(PageUrl(cursor), page_no)) return;
+    requested.emplace(cursor, page_no);
     r_->pages = page_no;
     r_->bytes += transfer_.body.size();
+    Tick(true);
     size_t entries = 0;
     std::string next;
-    bool last = false;
     if (o_.format == SekoiaFormat::kText) {
       if (!TakeTextPage(page_no, &entries)) return;
       next = transfer_.cursor;
-    } else if (!TakeJsonPage(page_no, &entries, &next, &last)) {
+    } else if (!TakeJsonPage(page_no, &entries, &next)) {
       return;
     }
-    // A short or empty page is the last; so is a full one whose next_cursor is null (a
-    // collection of exactly N pages).
-    if (entries < static_cast<size_t>(limit_) || last) break;
-    if (next.empty()) {
+    // Sekoia keeps a cursor on the last page (it is meant to be reusable) and answers the
+    // next request with an empty page: both endings are normal.
+    if (entries == 0 || next.empty()) break;
+    // A page with entries that points back to a page already fetched (itself included) means
+    // the server's paging is broken: following it loops, stopping there drops whatever the
+    // loop skipped. Neither is a whole collection.
+    if (const auto again = requested.find(next); again != requested.end()) {
       Fail(FetchError::kBadBody,
-           "page " + std::to_string(page_no) +
-               " is full but carries no cursor to the next one: the rest cannot be fetched");
+           "page " + std::to_string(page_no) + " (" + std::to_string(entries) +
+               " entries) points back to the cursor of page " + std::to_string(again->second) +
+               ": the server's paging loops, so the collection cannot be fetched whole; the "
+               "last good list stays (a server or proxy fault: report it if it persists)");
       return;
     }
-    // A cursor seen before would loop forever: the server has nothing new to give.
-    if (!seen_cursors.insert(next).second) break;
     cursor = std::move(next);
   }
   Status ratio = CheckRejectedRatio(r_->stats, o_.max_rejected_ratio);
@@ -402,6 +486,7 @@ Status SekoiaOptions::Validate() const {
   if (max_pages == 0) return Status::Error("max_pages must be at least 1");
   if (max_body_bytes == 0) return Status::Error("max_body_bytes must be positive");
   if (backoff.max_attempts < 1) return Status::Error("the number of attempts must be at least 1");
+  if (fetch_timeout.count() <= 0) return Status::Error("fetch_timeout must be positive");
   return Status::Ok();
 }
 
@@ -429,7 +514,7 @@ FetchResult SekoiaSource::Run(std::optional<int64_t> modified_after) {
   r.source = Name();
   r.incremental = modified_after.has_value();
   {
-    FetchRun run(options_, clock_, &backoff_, modified_after, &r);
+    FetchRun run(options_, clock_, &backoff_, modified_after, progress(), &r);
     run.Run();
     if (!r.status.ok()) {
       // The message may quote libcurl or the server; neither may echo the key back.
@@ -440,6 +525,7 @@ FetchResult SekoiaSource::Run(std::optional<int64_t> modified_after) {
     // Never a half list: nothing of a failed fetch is usable (a half change set either).
     r.prefixes.clear();
     r.valid_until.clear();
+    r.valid_from.clear();
     r.ids.clear();
     r.revoked.clear();
   }

@@ -39,7 +39,8 @@ struct SekoiaOptions {
   std::string url = "https://app.sekoia.io/api";  // base; the API path is appended
   std::string collection_id;                      // the "Feed ID"
   std::string api_key_file;                       // mode 0600 or stricter
-  SekoiaAuth auth = SekoiaAuth::kBasic;
+  // Bearer is what Sekoia documents for its API; Basic (the seed article's way) stays an option.
+  SekoiaAuth auth = SekoiaAuth::kBearer;
   std::string basic_user = "iocwall";  // any user name works; the key is the password
   SekoiaFormat format = SekoiaFormat::kText;
   int page_limit = 0;  // 0: the maximum the API allows (10000 text, 2000 json)
@@ -50,9 +51,14 @@ struct SekoiaOptions {
 
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{60000};  // one page, transfer included
-  size_t max_body_bytes = 256u << 20;                // all pages together, after decompression
-  size_t max_pages = 500;                            // 5,000,000 entries in text format
-  double max_rejected_ratio = 0.5;  // more rejected entries than this: not an IP list
+  // The whole fetch: every page, retry and back-off wait together. A server that dribbles each
+  // page just under request_timeout fails here instead of stalling the agent for hours. Well
+  // under the unit's WatchdogSec (10 min); the progress callback (Source) lets the daemon feed
+  // the watchdog meanwhile.
+  std::chrono::milliseconds fetch_timeout{300000};
+  size_t max_body_bytes = 256u << 20;  // all pages together, after decompression
+  size_t max_pages = 500;              // 5,000,000 entries in text format
+  double max_rejected_ratio = 0.5;     // more rejected entries than this: not an IP list
 
   BackoffOptions backoff;
   std::string user_agent;  // empty: "iocwall/<version>"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct FetchResult {
   // Parallel to prefixes when the source knows each indicator's validity (format=json):
   // Unix time the indicator stops being valid, 0 for "no end". Empty for text sources.
   std::vector<int64_t> valid_until;
+  // Parallel to prefixes like valid_until: Unix time the indicator starts to be valid (its
+  // STIX valid_from), 0 when absent or unreadable. An indicator is not to be blocked before
+  // it. Empty for text sources.
+  std::vector<int64_t> valid_from;
   // Parallel to prefixes when the source names each indicator (format=json: the STIX id,
   // "indicator--..."), for provenance; empty otherwise.
   std::vector<std::string> ids;
@@ -56,9 +61,23 @@ struct FetchResult {
   double seconds = 0;
 };
 
+// How far a fetch has come, for a caller that must show it is alive while a long fetch runs
+// (the daemon feeds systemd's watchdog from it).
+struct FetchProgress {
+  size_t pages = 0;    // pages fully received so far
+  size_t bytes = 0;    // their bytes, after decompression
+  double seconds = 0;  // since the fetch began
+};
+// Called on the fetching thread: between pages, at least once a second during a transfer
+// (also a stalled or dribbling one) and during back-off waits. It must return quickly and
+// must not call into the source.
+using ProgressCallback = std::function<void(const FetchProgress&)>;
+
 class Source {
  public:
   virtual ~Source() = default;
+  // Sources that may take long (a Sekoia collection) call it; the others need not.
+  void SetProgressCallback(ProgressCallback cb) { progress_ = std::move(cb); }
   virtual std::string Name() const = 0;  // "collection abc", "file /path"
   // Fetches the whole source. Any failure fails the whole fetch: a partial page sequence is
   // never returned as success (prefixes is empty when status is not ok).
@@ -73,6 +92,12 @@ class Source {
   // since_unix <= 0) do a full Fetch() instead and leave incremental false: callers check the
   // flag, not the source type. The same all-or-nothing rule as Fetch.
   virtual FetchResult FetchChanges(int64_t /*since_unix*/) { return Fetch(); }
+
+ protected:
+  const ProgressCallback& progress() const { return progress_; }
+
+ private:
+  ProgressCallback progress_;
 };
 
 }  // namespace iocwall

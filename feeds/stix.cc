@@ -70,6 +70,18 @@ std::string PrintableId(const nlohmann::json& item) {
   return plain ? id : std::string();
 }
 
+// A boolean field, also when a server sends it as a string in either case ("True", "false"):
+// a revocation missed for its spelling would keep an address blocked forever.
+bool Flag(const nlohmann::json& item, const char* name) {
+  const auto it = item.find(name);
+  if (it == item.end()) return false;
+  if (it->is_boolean()) return it->get<bool>();
+  if (!it->is_string()) return false;
+  std::string v = it->get<std::string>();
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v == "true";
+}
+
 // One item of a page, into *out (or nowhere, when the options leave it out).
 void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, FetchResult* out) {
   ParseStats* stats = &out->stats;
@@ -79,8 +91,7 @@ void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, Fe
                 "not a JSON object");
     return;
   }
-  const auto rv = item.find("revoked");
-  const bool revoked = rv != item.end() && rv->is_boolean() && rv->get<bool>();
+  const bool revoked = Flag(item, "revoked");
   // The server filters these in a full fetch; checking again costs nothing and keeps a lagging
   // mirror from resurrecting an entry.
   if (revoked && !o.keep_inactive) return;
@@ -90,6 +101,10 @@ void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, Fe
       if (*t <= o.now && !o.keep_inactive) return;
       valid_until = *t;
     }
+  }
+  int64_t valid_from = 0;
+  if (const auto vf = item.find("valid_from"); vf != item.end() && vf->is_string()) {
+    valid_from = ParseRfc3339(vf->get_ref<const std::string&>()).value_or(0);
   }
   std::string id = PrintableId(item);
   std::string_view pattern;
@@ -119,6 +134,7 @@ void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, Fe
     stats->mapped_v4 += line.mapped_v4 ? 1 : 0;
     out->prefixes.push_back(line.prefix);
     out->valid_until.push_back(valid_until);
+    out->valid_from.push_back(valid_from);
     out->ids.push_back(id);
     if (o.keep_inactive) out->revoked.push_back(revoked ? 1 : 0);
   }
@@ -252,6 +268,9 @@ Status ParseIndicatorPage(std::string_view body, const IndicatorPageOptions& opt
     page->next_cursor = nc->get<std::string>();
   } else if (nc != doc.end() && nc->is_null()) {
     page->last = true;
+  } else if (nc != doc.end()) {
+    // Taken as "no cursor", a mangled one would end the walk early: a truncated collection.
+    return Status::Error("the JSON answer's \"next_cursor\" is neither a string nor null");
   }
   for (const auto& item : *items) TakeIndicator(item, options, out);
   return Status::Ok();

@@ -42,18 +42,19 @@ struct IndicatorPageOptions {
 
 struct IndicatorPage {
   size_t items = 0;         // entries in "items", whatever they hold (for the short-page rule)
-  std::string next_cursor;  // empty when null, absent or not a string
-  // "next_cursor": null, the server's word that nothing follows (even after a full page). An
-  // absent or mangled one says nothing: a full page without a cursor is an error to the caller.
+  std::string next_cursor;  // empty when null or absent: nothing follows
+  // "next_cursor": null, the server's explicit word that nothing follows. The client ends the
+  // walk on an empty next_cursor (null or absent); any other type fails the page.
   bool last = false;
 };
 
 // Parses one format=json page, {"items": [...], "next_cursor": "..." | null}. Each IP value of
 // each indicator's pattern is appended to out->prefixes, with out->valid_until (0: no end or
-// unreadable), out->ids (the STIX id; empty unless it is 1..200 printable ASCII bytes without
-// spaces) and, when keep_inactive, out->revoked. Other values (domains, URLs) and malformed
-// items are counted in out->stats as rejected. Fails, appending nothing, when the body is not a
-// JSON object with an "items" list; the message says what arrived instead.
+// unreadable), out->valid_from (0: absent or unreadable), out->ids (the STIX id; empty unless it
+// is 1..200 printable ASCII bytes without spaces) and, when keep_inactive, out->revoked. Other
+// values (domains, URLs) and malformed items are counted in out->stats as rejected. Fails,
+// appending nothing, when the body is not a JSON object with an "items" list, or when next_cursor
+// is neither a string nor null; the message says what arrived instead.
 Status ParseIndicatorPage(std::string_view body, const IndicatorPageOptions& options,
                           IndicatorPage* page, FetchResult* out);
 

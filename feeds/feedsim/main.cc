@@ -58,6 +58,10 @@ FAULT (a JSON object, for --fault and POST /_sim/fault), applied to the objects 
   html true          200 text/html proxy error page       crlf true          CRLF line ends
   bom true           UTF-8 BOM before the page            repeat_cursor true echo the request's cursor
   drop_cursor true   no cursor (no Cursor header; no next_cursor field)
+  cap_limit N        serve at most N entries (a silent cap)  blank_lines true  blank lines in a page
+  loop_cursor true   next cursor points back to the first page
+  dribble_ms N       send the page in 20 slices spread over N ms
+  last_page_cursor true|false   a cursor on the collection's last non-empty page, or none
   skip N             let N requests through first         times N            apply to N requests (-1: all)
 
 Request log (--request-log): one JSON object a line per API request: seq, time, method, path,
@@ -156,6 +160,7 @@ int Serve(int argc, char** argv) {
   SimOptions o;
   std::vector<std::string> collections, faults;
   std::string collections_dir, key_file, tls_dir, port_file;
+  bool sekoia = false;
   po::options_description desc("serve options");
   // clang-format off
   desc.add_options()
@@ -190,6 +195,38 @@ int Serve(int argc, char** argv) {
       ("keep-alive-max", po::value(&o.keep_alive_max)->default_value(1000),
        "requests served on one connection before it is closed")
       ("request-log", po::value(&o.request_log), "append a JSON line per API request to FILE")
+      ("sekoia", po::bool_switch(&sekoia),
+       "serve as Sekoia's real API does: --stix-items --base64-cursors --last-page-cursor "
+       "always --cap-over-max --order-by-modified --serve-not-yet-valid --waf")
+      ("page-cap", po::value(&o.page_cap)->default_value(0),
+       "serve at most N entries a page whatever limit asks, without a word (0: no cap)")
+      ("cap-over-max", po::bool_switch(&o.cap_over_max),
+       "a limit over the maximum (10000 text, 2000 json) is capped silently instead of a 400")
+      ("last-page-cursor", po::value(&o.last_page_cursor)->default_value("default"),
+       "default (text: a cursor with every non-empty page; json: null on the last), always "
+       "(never null: an empty page with a cursor ends the walk), never (none on the last page)")
+      ("base64-cursors", po::bool_switch(&o.base64_cursors),
+       "opaque base64 cursors holding '+', '/' and '=' (must be URL-encoded)")
+      ("stix-items", po::bool_switch(&o.stix_items),
+       "json: full STIX indicators of about 3 KB (description, kill chain, markings, sources); "
+       "valid_until left out when there is none")
+      ("order-by-modified", po::bool_switch(&o.order_by_modified),
+       "pages sorted oldest modified first")
+      ("serve-not-yet-valid", po::bool_switch(&o.serve_not_yet_valid),
+       "also serve indicators whose valid_from is still ahead")
+      ("waf", po::bool_switch(&o.waf),
+       "Sekoia's WAF: more than --waf-rate requests in a second or --waf-errors error answers "
+       "within --waf-window-ms block the client for a random time in [--waf-block-min-ms, "
+       "--waf-block-max-ms], answering --waf-status")
+      ("waf-rate", po::value(&o.waf_rate)->default_value(5), "WAF: requests a second")
+      ("waf-errors", po::value(&o.waf_errors)->default_value(2), "WAF: error answers ...")
+      ("waf-window-ms", po::value(&o.waf_window_ms)->default_value(10000), "WAF: ... within")
+      ("waf-block-min-ms", po::value(&o.waf_block_min_ms)->default_value(30000),
+       "WAF: shortest block")
+      ("waf-block-max-ms", po::value(&o.waf_block_max_ms)->default_value(600000),
+       "WAF: longest block")
+      ("waf-status", po::value(&o.waf_status)->default_value(429),
+       "WAF: the status of a blocked request (Sekoia does not document it: 429 or 403)")
       ("port-file", po::value(&port_file),
        "once listening, write {\"http\": P, \"https\": Q, \"pid\": N} to FILE (atomically)");
   // clang-format on
@@ -208,6 +245,16 @@ int Serve(int argc, char** argv) {
   std::string err;
   if (o.http_port < 0 && o.https_port < 0) {
     std::cerr << "iocwall-feedsim: give --port and/or --tls-port (0 picks a free port)\n";
+    return 2;
+  }
+  if (sekoia) {
+    o.stix_items = o.base64_cursors = o.cap_over_max = o.order_by_modified = true;
+    o.serve_not_yet_valid = o.waf = true;
+    if (vm["last-page-cursor"].defaulted()) o.last_page_cursor = "always";
+  }
+  if (o.last_page_cursor != "default" && o.last_page_cursor != "always" &&
+      o.last_page_cursor != "never") {
+    std::cerr << "iocwall-feedsim: --last-page-cursor takes default, always or never\n";
     return 2;
   }
   if (o.compression != "gzip" && o.compression != "none") {

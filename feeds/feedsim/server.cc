@@ -92,12 +92,14 @@ json IndicatorJson(const Indicator& ind) {
     if (c == '\'' || c == '\\') literal.push_back('\\');
     literal.push_back(c);
   }
+  if (!ind.pattern.empty()) literal.clear();
   return json{
       {"id", ind.id},
       {"type", "indicator"},
       {"spec_version", "2.1"},
       {"name", ind.value},
-      {"pattern", "[" + pattern_type + ":value = '" + literal + "']"},
+      {"pattern",
+       ind.pattern.empty() ? "[" + pattern_type + ":value = '" + literal + "']" : ind.pattern},
       {"pattern_type", "stix"},
       {"modified", FormatTime(ind.modified)},
       {"valid_from", FormatTime(ind.valid_from)},
@@ -107,13 +109,67 @@ json IndicatorJson(const Indicator& ind) {
   };
 }
 
-// Query flags are "true" or "false"; anything else is a 400.
+// A full STIX 2.1 indicator as Sekoia serves it, about 3 KB: what a client must wade through
+// to find the pattern. Deterministic per indicator, so that tests can compare sizes.
+json StixIndicatorJson(const Indicator& ind, const json& minimal) {
+  json j = minimal;
+  if (ind.valid_until == 0) j.erase("valid_until");  // Sekoia leaves the field out
+  j["created"] = FormatTime(ind.valid_from);
+  j["created_by_ref"] = "identity--357447d7-9229-4ce1-b7fa-f1b83587048e";
+  j["pattern_version"] = "2.1";
+  j["indicator_types"] = json::array({"malicious-activity"});
+  j["description"] =
+      "Infrastructure observed in an intrusion set's operations. The address " + ind.value +
+      " hosted a command-and-control server contacted by implants after initial access "
+      "through phishing attachments; it also served second-stage payloads over HTTPS with "
+      "self-signed certificates. The server answered on ports 443 and 8443 and rotated its "
+      "TLS certificates every few days. Related infrastructure shares the same registrar, "
+      "autonomous system and JARM fingerprint. Analysts assessed with moderate confidence "
+      "that the operators reuse hosting providers across campaigns, and recommend blocking "
+      "the address at the perimeter and hunting for past connections in proxy and firewall "
+      "logs. This indicator was produced by Sekoia.io's threat intelligence team from "
+      "telemetry, sandbox detonations and partner reports; its validity is bounded because "
+      "such infrastructure is frequently reassigned to unrelated customers of the provider.";
+  j["kill_chain_phases"] =
+      json::array({{{"kill_chain_name", "mitre-attack"}, {"phase_name", "command-and-control"}},
+                   {{"kill_chain_name", "lockheed-martin-cyber-kill-chain"},
+                    {"phase_name", "command-and-control"}},
+                   {{"kill_chain_name", "mitre-attack"}, {"phase_name", "initial-access"}}});
+  j["labels"] = json::array({"c2", "malware-infrastructure", "phishing"});
+  j["confidence"] = 80;
+  j["lang"] = "en";
+  j["object_marking_refs"] =
+      json::array({"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+                   "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"});
+  j["external_references"] =
+      json::array({{{"source_name", "Sekoia.io"},
+                    {"url", "https://app.sekoia.io/intelligence/objects/" + ind.id},
+                    {"description", "Sekoia.io CTI object page"}},
+                   {{"source_name", "partner-report"},
+                    {"url", "https://reports.example/2024/intrusion-set-infrastructure"},
+                    {"description", "Public report on the intrusion set's infrastructure"}}});
+  j["x_inthreat_sources_refs"] = json::array({"identity--556006db-0d85-4ecb-8845-89d40ae0d40f",
+                                              "identity--f7b2bfbb-5c48-44e3-bde2-7a4a3b1e6d45",
+                                              "identity--c2f8b5f2-61b1-4e40-9d6f-3d0e0c7c8a10"});
+  j["x_ic_is_in_flint"] = false;
+  j["x_ic_deprecated"] = false;
+  j["x_ic_impacted_sectors"] = json::array({"identity--0429e7a2-5a0a-4d4b-8a9c-3f2f5b1c9e11",
+                                            "identity--8e1c1a7e-7b5f-4b0e-9c4e-1a2b3c4d5e6f"});
+  j["x_ic_impacted_locations"] = json::array({"location--a678bd28-2f4d-4e5a-a4f3-0e6b7e0b4d7a",
+                                              "location--5c1b4f8e-3b2d-4c8f-9e7a-6d5f4e3c2b1a"});
+  j["x_inthreat_short_display"] = ind.value;
+  return j;
+}
+
+// Query flags are true or false in any case ("True" is what Python clients send); anything
+// else is a 400.
 bool BoolParam(const httplib::Request& req, const char* name, bool fallback, bool* out) {
   if (!req.has_param(name)) {
     *out = fallback;
     return true;
   }
-  const std::string v = req.get_param_value(name);
+  std::string v = req.get_param_value(name);
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (v != "true" && v != "false") return false;
   *out = v == "true";
   return true;
@@ -138,19 +194,27 @@ std::string Gzip(const std::string& in) {
 
 // Sends `body` as is: httplib compresses bodies given with set_content on its own (brotli at
 // its slowest setting), while the simulator decides its encoding itself (--compression).
-void SetBody(httplib::Response& res, std::string body, const char* type, size_t cut) {
+void SetBody(httplib::Response& res, std::string body, const char* type, size_t cut,
+             int dribble_ms = 0) {
   if (body.empty()) {  // httplib never completes a zero-length content provider
     res.set_content("", type);
     return;
   }
   auto shared = std::make_shared<std::string>(std::move(body));
   cut = std::min(cut, shared->size());
-  res.set_content_provider(shared->size(), type,
-                           [shared, cut](size_t offset, size_t length, httplib::DataSink& sink) {
-                             const size_t end = std::min(offset + length, cut);
-                             if (offset < end) sink.write(shared->data() + offset, end - offset);
-                             return end >= offset + length;  // false: hang up mid-body
-                           });
+  // Dribbling: twenty slices, a pause before each, so the page takes about dribble_ms.
+  const size_t slice = dribble_ms > 0 ? std::max<size_t>(1, (shared->size() + 19) / 20) : 0;
+  res.set_content_provider(
+      shared->size(), type,
+      [shared, cut, slice, dribble_ms](size_t offset, size_t length, httplib::DataSink& sink) {
+        if (slice > 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(dribble_ms / 20));
+          length = std::min(length, slice);
+        }
+        const size_t end = std::min(offset + length, cut);
+        if (offset < end) sink.write(shared->data() + offset, end - offset);
+        return end >= offset + length;  // false: hang up mid-body
+      });
 }
 
 std::string CollectionFromPath(const httplib::Request& req) {
@@ -167,11 +231,13 @@ bool ParseFault(const json& j, Fault* f, std::string* err) {
       {"crlf", &Fault::crlf},
       {"bom", &Fault::bom},
       {"repeat_cursor", &Fault::repeat_cursor},
-      {"drop_cursor", &Fault::drop_cursor}};
-  static const std::pair<const char*, int Fault::*> kInts[] = {{"status", &Fault::status},
-                                                               {"slow_ms", &Fault::slow_ms},
-                                                               {"skip", &Fault::skip},
-                                                               {"times", &Fault::times}};
+      {"drop_cursor", &Fault::drop_cursor},
+      {"blank_lines", &Fault::blank_lines},
+      {"loop_cursor", &Fault::loop_cursor}};
+  static const std::pair<const char*, int Fault::*> kInts[] = {
+      {"status", &Fault::status},       {"slow_ms", &Fault::slow_ms},
+      {"skip", &Fault::skip},           {"times", &Fault::times},
+      {"cap_limit", &Fault::cap_limit}, {"dribble_ms", &Fault::dribble_ms}};
   if (!j.is_object()) {
     *err = "a fault is a JSON object";
     return false;
@@ -188,6 +254,9 @@ bool ParseFault(const json& j, Fault* f, std::string* err) {
       if (key == "retry_after") {
         f->retry_after =
             value.is_string() ? value.get<std::string>() : std::to_string(value.get<int64_t>());
+        known = true;
+      } else if (key == "last_page_cursor") {
+        f->last_page_cursor = value.get<bool>() ? 1 : 0;
         known = true;
       } else if (key == "cut_after_bytes") {
         f->cut_after_bytes = value.get<int64_t>();
@@ -259,7 +328,9 @@ void SimServer::Register(httplib::Server& server, bool tls) {
   auto base_log = [tls](const httplib::Request& req, const AuthCheck& auth) {
     json params = json::object();
     for (const auto& [k, v] : req.params) params[k] = v;
+    const auto mono = std::chrono::steady_clock::now().time_since_epoch();
     return json{{"time", FormatTime(time(nullptr))},
+                {"mono_us", std::chrono::duration_cast<std::chrono::microseconds>(mono).count()},
                 {"method", req.method},
                 {"path", req.path},
                 {"params", params},
@@ -277,6 +348,13 @@ void SimServer::Register(httplib::Server& server, bool tls) {
       [this, base_log](const httplib::Request& req, httplib::Response& res) {
         const AuthCheck auth = CheckAuth(req, options_);
         json log = base_log(req, auth);
+        if (WafBlocked()) {  // the WAF stands in front of everything, authentication included
+          JsonError(res, options_.waf_status, "Request blocked by the WAF");
+          log["waf_blocked"] = true;
+          log["status"] = options_.waf_status;
+          Log(std::move(log));
+          return;
+        }
         const std::optional<Fault> fault = TakeFault();
         if (fault) {
           log["fault"] = true;
@@ -285,6 +363,7 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           }
         }
         auto finish = [&](int status) {
+          WafAnswer(status);
           log["status"] = status;
           Log(std::move(log));
         };
@@ -327,15 +406,28 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           const std::string v = req.get_param_value("limit");
           char* end = nullptr;
           const unsigned long n = strtoul(v.c_str(), &end, 10);
-          if (v.empty() || *end != '\0' || n < 1 || n > max_limit) {
+          const bool over = n > max_limit && options_.cap_over_max;
+          if (v.empty() || *end != '\0' || n < 1 || (n > max_limit && !over)) {
             JsonError(res, 400, "limit must be 1.." + std::to_string(max_limit));
             return finish(400);
           }
-          limit = n;
+          limit = over ? max_limit : n;
         }
         PageRequest page_req;
-        page_req.limit = limit;
+        // Silent caps: the page is shorter than asked without being the last.
+        size_t served_limit = limit;
+        if (options_.page_cap > 0) served_limit = std::min(served_limit, options_.page_cap);
+        if (fault && fault->cap_limit > 0) {
+          served_limit = std::min(served_limit, static_cast<size_t>(fault->cap_limit));
+        }
+        // Blank lines take the place of entries: as many lines as asked for, fewer entries.
+        const bool blank_lines = fault && fault->blank_lines && format == "text";
+        if (blank_lines && served_limit > 2) served_limit -= 2;
+        if (served_limit != limit) log["served_limit"] = served_limit;
+        page_req.limit = served_limit;
         page_req.now = Now();
+        page_req.order_by_modified = options_.order_by_modified;
+        page_req.serve_not_yet_valid = options_.serve_not_yet_valid;
         if (!BoolParam(req, "skip_expired", false, &page_req.skip_expired) ||
             !BoolParam(req, "include_revoked", true, &page_req.include_revoked)) {
           JsonError(res, 400, "skip_expired and include_revoked take true or false");
@@ -363,7 +455,8 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           }
         }
         if (!cursor_in.empty()) {
-          const auto state = DecodeCursor(cursor_in);
+          const std::optional<std::string> raw = DecodeOpaque(cursor_in);
+          const auto state = raw ? DecodeCursor(*raw) : std::nullopt;
           if (!state) {
             JsonError(res, 400, "invalid cursor");
             return finish(400);
@@ -385,21 +478,40 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           }
           const Page page = store_->Scan(id, page_req);
           count = page.items.size();
-          // Text sends a cursor with every non-empty page; JSON's next_cursor is null on the last.
-          const bool more = format == "text" ? count > 0 : !page.at_end && count == limit;
-          if (more) cursor_out = EncodeCursor(page.next_offset, page_req.modified_after);
+          std::string end_mode = options_.last_page_cursor;
+          if (fault && fault->last_page_cursor >= 0) {
+            end_mode = fault->last_page_cursor == 1 ? "always" : "never";
+          }
+          // By default text sends a cursor with every non-empty page (an empty page follows the
+          // last) and JSON's next_cursor is null on the last page.
+          bool more = format == "text" ? count > 0 : !page.at_end;
+          if (end_mode == "always") more = true;  // never null, even on the empty page
+          if (end_mode == "never") more = count > 0 && !page.at_end;
+          if (more) {
+            cursor_out = EncodeOpaque(EncodeCursor(page.next_offset, page_req.modified_after));
+          }
           if (format == "text") {
             body.reserve(count * 16);
+            size_t n = 0;
             for (const Indicator* ind : page.items) {
+              if (blank_lines && n == 1) body += "\n";
+              if (blank_lines && n == count / 2) body += " \t\r\n";
               body += ind->value;
               body += '\n';
+              ++n;
             }
           } else {
-            for (const Indicator* ind : page.items) items.push_back(IndicatorJson(*ind));
+            for (const Indicator* ind : page.items) {
+              json item = IndicatorJson(*ind);
+              items.push_back(options_.stix_items ? StixIndicatorJson(*ind, item) : item);
+            }
           }
         }
         if (fault && fault->repeat_cursor)
-          cursor_out = cursor_in.empty() ? EncodeCursor(0) : cursor_in;
+          cursor_out = cursor_in.empty() ? EncodeOpaque(EncodeCursor(0)) : cursor_in;
+        if (fault && fault->loop_cursor) {
+          cursor_out = EncodeOpaque(EncodeCursor(0, page_req.modified_after));
+        }
         if (fault && fault->drop_cursor) cursor_out.clear();
         if (format == "json") {
           json page{{"items", std::move(items)},
@@ -438,7 +550,8 @@ void SimServer::Register(httplib::Server& server, bool tls) {
             log["content_encoding"] = "gzip";
           }
         }
-        SetBody(res, std::move(body), type, cut);
+        if (fault && fault->dribble_ms > 0) log["dribble_ms"] = fault->dribble_ms;
+        SetBody(res, std::move(body), type, cut, fault ? fault->dribble_ms : 0);
         finish(200);
       });
 
@@ -538,9 +651,82 @@ void SimServer::Register(httplib::Server& server, bool tls) {
   });
   server.Get("/_sim/stats", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
-    res.set_content(json{{"requests", requests_}, {"faults_queued", faults_.size()}}.dump(),
-                    "application/json");
+    std::lock_guard<std::mutex> waf_lock(waf_mu_);
+    res.set_content(
+        json{
+            {"requests", requests_}, {"faults_queued", faults_.size()}, {"waf_blocks", waf_blocks_}}
+            .dump(),
+        "application/json");
   });
+}
+
+bool SimServer::WafBlocked() {
+  if (!options_.waf) return false;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(waf_mu_);
+  if (now < waf_blocked_until_) return true;
+  waf_requests_.push_back(now);
+  while (!waf_requests_.empty() && now - waf_requests_.front() >= std::chrono::seconds(1)) {
+    waf_requests_.pop_front();
+  }
+  if (waf_requests_.size() <= static_cast<size_t>(options_.waf_rate)) return false;
+  std::uniform_int_distribution<int> dist(
+      options_.waf_block_min_ms, std::max(options_.waf_block_min_ms, options_.waf_block_max_ms));
+  waf_blocked_until_ = now + std::chrono::milliseconds(dist(waf_rng_));
+  waf_requests_.clear();
+  waf_errors_.clear();
+  ++waf_blocks_;
+  return true;
+}
+
+void SimServer::WafAnswer(int status) {
+  if (!options_.waf || status < 400) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(waf_mu_);
+  waf_errors_.push_back(now);
+  while (!waf_errors_.empty() &&
+         now - waf_errors_.front() > std::chrono::milliseconds(options_.waf_window_ms)) {
+    waf_errors_.pop_front();
+  }
+  if (waf_errors_.size() < static_cast<size_t>(std::max(options_.waf_errors, 1))) return;
+  std::uniform_int_distribution<int> dist(
+      options_.waf_block_min_ms, std::max(options_.waf_block_min_ms, options_.waf_block_max_ms));
+  waf_blocked_until_ = now + std::chrono::milliseconds(dist(waf_rng_));
+  waf_requests_.clear();
+  waf_errors_.clear();
+  ++waf_blocks_;
+}
+
+// Sekoia's cursors are opaque base64 tokens. Three leading bytes that encode as "+/+/" and a
+// length that needs "==" padding make sure a client that forgets to URL-encode them fails
+// (an unencoded '+' arrives as a space).
+std::string SimServer::EncodeOpaque(const std::string& raw) const {
+  if (!options_.base64_cursors) return raw;
+  std::string bytes = "\xfb\xff\xbf" + raw;
+  while (bytes.size() % 3 != 1) bytes += ' ';
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+std::optional<std::string> SimServer::DecodeOpaque(const std::string& cursor) const {
+  if (!options_.base64_cursors) return cursor;
+  if (cursor.size() % 4 != 0) return std::nullopt;
+  std::string bytes = Base64Decode(cursor);
+  if (bytes.size() < 4 || bytes.compare(0, 3, "\xfb\xff\xbf") != 0) return std::nullopt;
+  bytes.erase(0, 3);
+  while (!bytes.empty() && bytes.back() == ' ') bytes.pop_back();
+  return bytes;
 }
 
 bool SimServer::Start(std::string* err) {

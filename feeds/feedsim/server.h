@@ -9,11 +9,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +35,7 @@ struct Fault {
   int status = 0;                // answer with this status (and a JSON error body) instead
   std::string retry_after;       // Retry-After header to send with it
   int slow_ms = 0;               // wait this long before answering
+  int dribble_ms = 0;            // send the page in slices spread over this long
   int64_t cut_after_bytes = -1;  // announce the whole length, send this many bytes, hang up
   bool garbage = false;          // 200 with random bytes
   bool empty = false;            // 200 with an empty body (and no cursor)
@@ -40,6 +44,14 @@ struct Fault {
   bool bom = false;              // the real page behind a UTF-8 byte order mark
   bool repeat_cursor = false;    // send back the cursor the client sent (a server-side loop)
   bool drop_cursor = false;      // no Cursor header
+  // Paging faults of real servers (issue 11): a page that ends early without being the last.
+  int cap_limit = 0;         // serve at most this many entries (a silent cap of `limit`)
+  bool blank_lines = false;  // text: blank and whitespace-only lines inside the page
+  bool loop_cursor = false;  // next cursor points back to the first page (a server loop)
+  // The cursor of the collection's last non-empty page: -1 as the server is set up
+  // (--last-page-cursor), 0 none (text: no Cursor header; json: null), 1 one (an empty page
+  // follows).
+  int last_page_cursor = -1;
   int skip = 0;
   int times = 1;
 };
@@ -62,6 +74,28 @@ struct SimOptions {
   size_t keep_alive_max = 1000;
   std::string compression = "gzip";  // "gzip" (when the client accepts it) or "none"
   std::vector<Fault> faults;
+
+  // What Sekoia's real API does (docs/sekoia-api.md), each on its own; --sekoia sets them all.
+  size_t page_cap = 0;        // every page holds at most this many, whatever `limit` says
+  bool cap_over_max = false;  // a limit over the maximum is capped silently, not a 400
+  // "default": text sends a cursor with every non-empty page, json null on the last page;
+  // "always": a cursor on every page, the last and the empty one after it included (never
+  // null); "never": no cursor on the last non-empty page.
+  std::string last_page_cursor = "default";
+  bool base64_cursors = false;       // opaque base64 cursors holding '+', '/' and '='
+  bool stix_items = false;           // full STIX indicators of about 3 KB (json)
+  bool order_by_modified = false;    // pages sorted oldest modified first
+  bool serve_not_yet_valid = false;  // indicators whose valid_from is ahead are served too
+  // The WAF: more than waf_rate requests in a second, or waf_errors error answers within
+  // waf_window_ms, block the client for a random time in [waf_block_min_ms, waf_block_max_ms]
+  // during which every API request gets waf_status.
+  bool waf = false;
+  int waf_rate = 5;
+  int waf_errors = 2;
+  int waf_window_ms = 10000;
+  int waf_block_min_ms = 30000;
+  int waf_block_max_ms = 600000;
+  int waf_status = 429;
 };
 
 class SimServer {
@@ -80,6 +114,12 @@ class SimServer {
   void Log(nlohmann::json line);
   // Consumes the fault that applies to this request, if any.
   std::optional<Fault> TakeFault();
+  // Counts one API request for the WAF; true when the client is (now) blocked.
+  bool WafBlocked();
+  // Counts the answer's status for the WAF's error rule.
+  void WafAnswer(int status);
+  std::string EncodeOpaque(const std::string& raw) const;
+  std::optional<std::string> DecodeOpaque(const std::string& cursor) const;
 
   SimOptions options_;
   Store* store_;
@@ -94,6 +134,13 @@ class SimServer {
   std::atomic<int64_t> clock_offset_{0};
   FILE* log_ = nullptr;
   uint64_t requests_ = 0;
+
+  std::mutex waf_mu_;
+  std::deque<std::chrono::steady_clock::time_point> waf_requests_;
+  std::deque<std::chrono::steady_clock::time_point> waf_errors_;
+  std::chrono::steady_clock::time_point waf_blocked_until_{};
+  uint64_t waf_blocks_ = 0;
+  std::mt19937_64 waf_rng_{42};
 };
 
 }  // namespace iocwall::feedsim

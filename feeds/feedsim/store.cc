@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -147,6 +148,7 @@ bool Store::LoadFile(const std::string& id, const std::string& path, int64_t now
       ind.value = j["value"].get<std::string>();
       ind.id = j.value("id", std::string());
       ind.revoked = j.value("revoked", false);
+      ind.pattern = j.value("pattern", std::string());
       ind.valid_from = now;
       ind.valid_until = now + int64_t{valid_days} * 86400;
       ind.modified = now;
@@ -212,12 +214,20 @@ Page Store::Scan(const std::string& id, const PageRequest& req) const {
   const auto it = collections_.find(id);
   if (it == collections_.end()) return page;
   const std::vector<Indicator>& items = it->second.items;
+  // Sekoia sorts by modification time; re-sorted per page, which is fine at test sizes.
+  std::vector<size_t> order;
+  if (req.order_by_modified) {
+    order.resize(items.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return items[a].modified < items[b].modified; });
+  }
   size_t i = std::min(req.offset, items.size());
   for (; i < items.size() && page.items.size() < req.limit; ++i) {
-    const Indicator& ind = items[i];
+    const Indicator& ind = req.order_by_modified ? items[order[i]] : items[i];
     if (ind.revoked && !req.include_revoked) continue;
     if (req.skip_expired && ind.valid_until != 0 && ind.valid_until <= req.now) continue;
-    if (ind.valid_from > req.now) continue;  // not valid yet
+    if (ind.valid_from > req.now && !req.serve_not_yet_valid) continue;  // not valid yet
     if (req.modified_after && ind.modified <= *req.modified_after) continue;
     page.items.push_back(&ind);
   }

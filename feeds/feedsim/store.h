@@ -24,6 +24,9 @@ struct Indicator {
   // Simulator clock time of its creation or last change (re-added: validity updated; revoked),
   // what modified_after compares with.
   int64_t modified = 0;
+  // A STIX pattern served as is in format=json instead of the one built from value (an OR of
+  // several observables, say); loaded from a .json collection's "pattern".
+  std::string pattern;
 };
 
 // The STIX observable type of a value, as Sekoia would classify it.
@@ -36,6 +39,8 @@ struct PageRequest {
   bool include_revoked = true;
   std::optional<int64_t> modified_after;  // only indicators modified strictly after it
   int64_t now = 0;
+  bool order_by_modified = false;    // oldest modified first (offsets count in that order)
+  bool serve_not_yet_valid = false;  // also indicators whose valid_from is after now
 };
 
 struct Page {
@@ -59,8 +64,8 @@ class Store {
   void Declare(const std::string& id) { collections_[id]; }
   // A list file (one value per line, '#' comments, any line kept as it is so that garbage
   // reaches the client) or a JSON array of indicator objects (value, valid_from, valid_until,
-  // revoked, id, modified; times in RFC 3339). List entries are valid valid_days from `now`;
-  // whatever gives no modification time was modified at `now`.
+  // revoked, id, modified, pattern; times in RFC 3339). List entries are valid valid_days from
+  // `now`; whatever gives no modification time was modified at `now`.
   bool LoadFile(const std::string& id, const std::string& path, int64_t now, int valid_days,
                 std::string* err);
   // n distinct public IPv4 addresses (11.0.0.0 upwards), every tenth an IPv6 one when mix_v6.

@@ -67,6 +67,24 @@ TEST_F(ConfigTest, InlineCommentsAfterASpaceAreStrippedAndBareOnesAreData) {
   EXPECT_EQ(inv->config.allowlist[0].ToString(), "192.0.2.0/24");
 }
 
+TEST_F(ConfigTest, AuthDefaultsToBearerAndBasicStaysAvailable) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.auth, "bearer") << "what Sekoia documents for its API";
+  Write("[api]\nauth = basic\n[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.auth, "basic") << "older configurations keep working";
+}
+
+TEST_F(ConfigTest, FetchTimeoutBoundsTheWholeFetch) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.fetch_timeout.count(), 300);
+  Write("[api]\nfetch_timeout = 90s\n[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({})->config.api.fetch_timeout.count(), 90);
+  Write("[api]\nfetch_timeout = 0\n[collections]\nid = abc\n");
+  const auto bad = Parse({});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("fetch_timeout"), std::string::npos) << bad.message();
+}
+
 TEST_F(ConfigTest, MaxBodyDefaultFollowsTheFormat) {
   Write("[collections]\nid = abc\n");
   EXPECT_EQ(Parse({})->config.api.max_body, 64ull << 20);

@@ -111,6 +111,17 @@ class FaultTest(e2e.E2ETest):
         self.check_fault({"slow_ms": 2500, "times": 3}, args=["--api.timeout", "1s"],
                          error_class="timeout", requests=3, message="gave up after 3 attempts")
 
+    def test_fetch_deadline(self):
+        # A page dribbled over 4 s, under the 10 s per-request timeout: only the whole-fetch
+        # deadline (issue 12) stops it, at 2 s, and it is not retried past it.
+        self.check_fault({"dribble_ms": 4000, "times": 1},
+                         args=["--api.timeout", "10s", "--api.fetch_timeout", "2s"],
+                         error_class="timeout", requests=1, message="fetch_timeout (2 s)")
+        # Control: with room for it, the same dribbled page is fetched and enforced.
+        self.sim.fault(dribble_ms=4000, times=1)
+        self.agent.run("--once", "--api.timeout", "10s", "--api.fetch_timeout", "30s", expect=0)
+        self.assertEqual(e2e.load_state(self.state_dir)["outcome"], "enforced-fresh")
+
     def test_cut_mid_body(self):
         self.check_fault({"cut_after_bytes": 1000, "times": 3}, error_class="bad-body",
                          requests=3, message="truncated")

@@ -148,10 +148,49 @@ TEST(IndicatorPageTest, WhatIsNotAPageFailsAndAppendsNothing) {
   EXPECT_EQ(page.next_cursor, "");
   EXPECT_TRUE(page.last);
   ASSERT_TRUE(ParseIndicatorPage(R"({"items": []})", {}, &page, &r).ok());
-  EXPECT_FALSE(page.last) << "a missing cursor is not the server's word";
+  EXPECT_FALSE(page.last) << "a missing cursor is not an explicit null";
+  EXPECT_EQ(page.next_cursor, "") << "but nothing follows either";
   ASSERT_TRUE(ParseIndicatorPage(R"({"items": [], "next_cursor": "c"})", {}, &page, &r).ok());
   EXPECT_FALSE(page.last);
   EXPECT_EQ(page.next_cursor, "c");
+  // A cursor of another type is no signal at all: taken as "none" it would end a walk early.
+  for (const char* bad :
+       {R"({"items": [], "next_cursor": 42})", R"({"items": [], "next_cursor": {"a": 1}})",
+        R"({"items": [], "next_cursor": false})"}) {
+    const Status st = ParseIndicatorPage(bad, {}, &page, &r);
+    EXPECT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.message().find("next_cursor"), std::string::npos) << st.message();
+  }
+}
+
+TEST(StixTest, ValidFromAndStringBooleansAreRead) {
+  FetchResult r;
+  IndicatorPage page;
+  IndicatorPageOptions o;
+  o.now = 1700000000;
+  o.keep_inactive = true;
+  const char* body = R"({"items": [
+    {"pattern": "[ipv4-addr:value = '198.51.100.1']", "valid_from": "2030-01-01T00:00:00Z",
+     "revoked": "True"},
+    {"pattern": "[ipv4-addr:value = '198.51.100.2']", "valid_from": "2023-01-01T00:00:00.5Z",
+     "revoked": "false"},
+    {"pattern": "[ipv4-addr:value = '198.51.100.3']", "revoked": "TRUE"},
+    {"pattern": "[ipv4-addr:value = '198.51.100.4']", "valid_from": "garbage", "revoked": 1}
+  ], "next_cursor": null})";
+  ASSERT_TRUE(ParseIndicatorPage(body, o, &page, &r).ok());
+  ASSERT_EQ(r.prefixes.size(), 4u);
+  ASSERT_EQ(r.valid_from.size(), 4u);
+  EXPECT_EQ(r.valid_from[0], 1893456000);
+  EXPECT_EQ(r.valid_from[1], 1672531200);
+  EXPECT_EQ(r.valid_from[2], 0) << "absent";
+  EXPECT_EQ(r.valid_from[3], 0) << "unreadable";
+  EXPECT_EQ(r.revoked, (std::vector<uint8_t>{1, 0, 1, 0}));
+  // A full snapshot leaves the revoked ones out, whatever the spelling.
+  FetchResult full;
+  o.keep_inactive = false;
+  ASSERT_TRUE(ParseIndicatorPage(body, o, &page, &full).ok());
+  EXPECT_EQ(full.prefixes.size(), 2u);
+  EXPECT_EQ(full.valid_from.size(), 2u);
 }
 
 TEST(SecretFileTest, ReadsAPrivateFileAndStripsTheNewline) {

@@ -179,6 +179,23 @@ bool FeedSim::SetClockOffset(int64_t seconds) {
   return Control("POST", "/_sim/clock", nlohmann::json{{"offset_seconds", seconds}}.dump());
 }
 
+nlohmann::json FeedSim::Stats() {
+  httplib::Client client("127.0.0.1", http_port_);
+  const auto res = client.Get("/_sim/stats");
+  if (!res || res->status != 200) return nullptr;
+  return nlohmann::json::parse(res->body, nullptr, false);
+}
+
+int FeedSim::RawGet(const std::string& target, std::string* body) {
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_bearer_token_auth(key_);
+  client.set_url_encode(false);  // the target goes out exactly as the test wrote it
+  const auto res = client.Get(target);
+  if (!res) return -1;
+  if (body != nullptr) *body = res->body;
+  return res->status;
+}
+
 bool FeedSim::Write(const std::string& collection, const std::string& what,
                     const nlohmann::json& body) {
   httplib::Client client("127.0.0.1", http_port_);

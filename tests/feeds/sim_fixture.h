@@ -58,6 +58,11 @@ class FeedSim {
   bool AddFault(const nlohmann::json& fault);
   bool ClearFaults();
   bool SetClockOffset(int64_t seconds);
+  nlohmann::json Stats();  // GET /_sim/stats; null on failure
+
+  // GET of `target` ("/api/v2/...?..." sent as given, no encoding added) over plain HTTP with
+  // the key as Bearer: the HTTP status, -1 when no answer came.
+  int RawGet(const std::string& target, std::string* body = nullptr);
 
   // The collection write API (authenticated, plain HTTP): adds IP values (or re-adds them, which
   // updates their validity), valid until `valid_until` (0: the simulator's default validity);

@@ -99,7 +99,9 @@ CONF
 
 direct=$(run_fleet "https://127.0.0.1:$sim_port/api")
 cached=$(run_fleet "https://127.0.0.1:$cache_port/api")
-pages=$(( (25000 + 9999) / 10000 ))
+# Three pages with entries, then the empty page the last one's cursor leads to (the end of a
+# collection is the server's paging signal, not a short page).
+pages=$(( (25000 + 9999) / 10000 + 1 ))
 echo "gateways: $gateways, pages per cycle: $pages"
 echo "requests reaching the feed, direct: $direct; through the caching proxy: $cached"
 [[ $direct -eq $((gateways * pages)) ]] || { echo "FAIL: expected $((gateways * pages)) direct requests"; exit 1; }

@@ -64,7 +64,8 @@ bool ParseChecked(std::string_view raw, bool keep_inactive, size_t items_in_doc,
   const size_t n = r->prefixes.size();
   FuzzCheck(page->items == items_in_doc, "item count is the items list's size");
   FuzzCheck(page->next_cursor.size() <= raw.size(), "cursor within the page");
-  FuzzCheck(r->valid_until.size() == n && r->ids.size() == n, "parallel vectors");
+  FuzzCheck(r->valid_until.size() == n && r->valid_from.size() == n && r->ids.size() == n,
+            "parallel vectors");
   FuzzCheck(r->revoked.size() == (keep_inactive ? n : 0), "revoked flags only for changes");
   FuzzCheck(r->stats.accepted == n, "accepted count");
   FuzzCheck(r->stats.samples.size() <= r->stats.rejected, "no more samples than rejects");

@@ -50,8 +50,17 @@ std::unique_ptr<Runtime> MakeRuntime(const Config& config) {
   if (!config.collections.empty()) urls.push_back(config.api.url);
   if (config.api.proxy && !config.api.proxy->empty()) urls.push_back(*config.api.proxy);
   rt->host = MakeSystemHostInfo(urls);
+  auto sources = MakeSources(config, &SystemClock());
+  // Under systemd's watchdog a long fetch (a million entries, a slow server, back-off waits)
+  // must not look like a hang: each page, and each second of a transfer or a wait, pets it.
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    for (auto& src : sources) {
+      src->SetProgressCallback([](const FetchProgress&) { sd_notify(0, "WATCHDOG=1"); });
+    }
+  }
   rt->agent =
-      std::make_unique<Agent>(config, MakeSources(config, &SystemClock()), rt->backend.get(),
+      std::make_unique<Agent>(config, std::move(sources), rt->backend.get(),
                               rt->state.get(), rt->host.get(), &SystemClock());
   rt->agent->LoadState();
   return rt;

@@ -25,6 +25,8 @@ pkgs=(
   systemd-container
   # tests/deploy/unit_sandbox.sh: traces the agent's system calls against the units' filters
   strace
+  # tests/e2e/bench_agent.py: peak RSS of the agent alone (GNU time's %M, from a small parent)
+  time
   # the fleet test: a standard caching reverse proxy in front of the feed
   nginx
   # libFuzzer + sanitizer runtimes

@@ -30,6 +30,10 @@ bool Intersects(const FamilyRanges& set, const Range& r) {
 
 bool Expired(int64_t valid_until, int64_t now) { return valid_until != 0 && valid_until <= now; }
 
+// An indicator whose valid_from is still ahead is not blocked yet (Sekoia: "valid_from is when
+// an indicator starts to be valid"); the daemon wakes up when it becomes valid.
+bool NotYetValid(int64_t valid_from, int64_t now) { return valid_from > now; }
+
 bool PrefixLess(const Prefix& a, const Prefix& b) {
   if (a.family != b.family) return a.family < b.family;
   if (a.addr != b.addr) return a.addr < b.addr;
@@ -53,6 +57,7 @@ FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
     int64_t valid_until;
     std::string id;
     bool gone;
+    int64_t valid_from = 0;
   };
   std::vector<Item> items;
   items.reserve(base.entries.size() + changes.prefixes.size());
@@ -63,13 +68,14 @@ FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
     by_prefix[{items[k].prefix.family, items[k].prefix.addr, items[k].prefix.len}] = k;
   };
   for (const auto& e : base.entries) {
-    items.push_back({e.prefix, e.valid_until, e.id, false});
+    items.push_back({e.prefix, e.valid_until, e.id, false, e.valid_from});
     index(items.size() - 1);
   }
   for (size_t j = 0; j < changes.prefixes.size(); ++j) {
     const Prefix& p = changes.prefixes[j];
     const std::string id = j < changes.ids.size() ? changes.ids[j] : std::string();
     const int64_t until = j < changes.valid_until.size() ? changes.valid_until[j] : 0;
+    const int64_t from = j < changes.valid_from.size() ? changes.valid_from[j] : 0;
     const bool revoked = j < changes.revoked.size() && changes.revoked[j] != 0;
     long k = -1;
     if (!id.empty()) {
@@ -86,8 +92,9 @@ FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
     if (k >= 0 && !items[k].gone) {
       items[k].prefix = p;  // an indicator's value may be edited, and its validity extended
       items[k].valid_until = until;
+      items[k].valid_from = from;
     } else {
-      items.push_back({p, until, id, false});
+      items.push_back({p, until, id, false, from});
       index(items.size() - 1);
     }
   }
@@ -95,6 +102,7 @@ FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
     if (it.gone) continue;
     out.prefixes.push_back(it.prefix);
     out.valid_until.push_back(it.valid_until);
+    out.valid_from.push_back(it.valid_from);
     out.ids.push_back(it.id);
   }
   return out;
@@ -197,6 +205,10 @@ std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
       // Fail-static never extends a validity: an indicator past its end is not enforced,
       // whether or not the feed can be reached today.
       if (Expired(e.valid_until, now)) continue;
+      if (NotYetValid(e.valid_from, now)) {
+        NoteValidFrom(e.valid_from);
+        continue;
+      }
       out.push_back({e.prefix, static_cast<uint32_t>(i), e.valid_until});
     }
   }
@@ -219,6 +231,10 @@ std::vector<SampleRange> PickSamples(const IntervalSet& set, size_t per_family) 
     }
   }
   return out;
+}
+
+void Agent::NoteValidFrom(int64_t t) {
+  if (next_valid_from_ == 0 || t < next_valid_from_) next_valid_from_ = t;
 }
 
 Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged,
@@ -281,6 +297,8 @@ Agent::Decision Agent::Decide() {
   r.applied = false;
   r.apply = ApplyResult{};
   r.apply_error.clear();
+  r.next_valid_from = 0;
+  next_valid_from_ = 0;
 
   size_t ignored;
   if (!snapshots_loaded_) LastGoodEntries(&ignored);
@@ -333,10 +351,15 @@ Agent::Decision Agent::Decide() {
   tagged.reserve(total);
   for (size_t i = 0; i < d.results.size(); ++i) {
     const FetchResult& fr = d.results[i];
-    size_t kept = 0, expired = 0;
+    size_t kept = 0, expired = 0, not_yet = 0;
     for (size_t j = 0; j < fr.prefixes.size(); ++j) {
       if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
         ++expired;
+        continue;
+      }
+      if (j < fr.valid_from.size() && NotYetValid(fr.valid_from[j], now)) {
+        ++not_yet;
+        NoteValidFrom(fr.valid_from[j]);
         continue;
       }
       int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
@@ -344,14 +367,16 @@ Agent::Decision Agent::Decide() {
       ++kept;
     }
     r.sources[i].expired = expired;
+    r.sources[i].not_yet_valid = not_yet;
     GuardSource g;
     g.name = r.sources[i].name;
     g.entries = kept;
     // The baseline is the last good list as it stands now (what expired since is no shrink);
     // without a snapshot, what the state remembers of the source's last fetch.
     if (snapshots_[i]) {
-      for (const auto& e : snapshots_[i]->entries)
-        g.previous_entries += !Expired(e.valid_until, now);
+      for (const auto& e : snapshots_[i]->entries) {
+        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
+      }
     } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
       g.previous_entries = last_.sources[i].entries;
     }
@@ -546,6 +571,7 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
 
 CycleReport Agent::Restore() {
   const auto t0 = clock_->Now();
+  next_valid_from_ = 0;
   CycleReport r = last_;
   r.started_at = clock_->NowUnix();
   r.guard_reasons.clear();
@@ -593,7 +619,11 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
     snap.entries.reserve(order.size());
     for (uint32_t j : order) {
       const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
+      const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
       if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
+        // Listed twice: in force from the earlier start.
+        SnapshotEntry& b = snap.entries.back();
+        b.valid_from = std::min(b.valid_from, from);
         // A prefix listed twice keeps its latest validity.
         snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
         continue;
@@ -602,6 +632,7 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
       e.prefix = fr.prefixes[j];
       e.first_seen = now;
       e.valid_until = until;
+      e.valid_from = from;
       // An id is one token in the snapshot format; STIX ids never hold white space.
       if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
         e.id = fr.ids[j].substr(0, 200);
@@ -647,6 +678,7 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* 
 }
 
 void Agent::Finish(CycleReport* r) {
+  r->next_valid_from = next_valid_from_;
   last_ = *r;
   Status s = state_->SaveReport(ReportToJson(*r));
   if (!s.ok()) {
@@ -775,6 +807,7 @@ std::string Agent::ReportToJson(const CycleReport& r) {
                        {"last_success", s.last_success},
                        {"last_full", s.last_full},
                        {"mode", s.mode},
+                       {"not_yet_valid", s.not_yet_valid},
                        {"changes", s.changes},
                        {"rejected_samples", rej}});
   }
@@ -803,6 +836,7 @@ std::string Agent::ReportToJson(const CycleReport& r) {
     host.push_back({{"prefix", h.prefix.ToString()}, {"why", h.why}});
   j["host_protected"] = host;
   j["stale_tables"] = r.stale_tables;
+  j["next_valid_from"] = r.next_valid_from;
   // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -891,6 +925,7 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
       x.last_success = Num(s, "last_success", int64_t{0});
       x.last_full = Num(s, "last_full", int64_t{0});
       x.mode = s.value("mode", "");
+      x.not_yet_valid = Num(s, "not_yet_valid", size_t{0});
       x.changes = Num(s, "changes", size_t{0});
       for (const auto& rj : s.value("rejected_samples", Json::array())) {
         x.rejected_samples.push_back(
@@ -926,6 +961,7 @@ std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
       auto p = ParsePrefix(h.value("prefix", ""));
       if (p) r.host_protected.push_back({*p, h.value("why", "")});
     }
+    r.next_valid_from = Num(j, "next_valid_from", int64_t{0});
     for (const auto& t : j.value("stale_tables", Json::array())) {
       if (t.is_string()) r.stale_tables.push_back(t.get<std::string>());
     }

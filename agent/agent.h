@@ -27,10 +27,11 @@ struct SourceReport {
   std::string error;        // operator-readable, no secret
   std::string error_class;  // FetchErrorName()
   int http_status = 0;
-  size_t entries = 0;   // accepted entries in the last successful fetch
-  size_t rejected = 0;  // rejected lines in the last fetch
-  size_t warnings = 0;  // host bits cleared
-  size_t expired = 0;   // entries past their valid_until, not enforced
+  size_t entries = 0;        // accepted entries in the last successful fetch
+  size_t rejected = 0;       // rejected lines in the last fetch
+  size_t warnings = 0;       // host bits cleared
+  size_t expired = 0;        // entries past their valid_until, not enforced
+  size_t not_yet_valid = 0;  // entries whose valid_from is still ahead, not enforced yet
   size_t pages = 0;
   size_t bytes = 0;
   double seconds = 0;
@@ -99,6 +100,8 @@ struct CycleReport {
   std::vector<ProtectedAddress> host_protected;
   // Tables iocwall created under a previous [nftables] table name and could not remove yet.
   std::vector<std::string> stale_tables;
+  // The earliest valid_from still ahead among the entries (0: none): the daemon syncs then.
+  int64_t next_valid_from = 0;
 };
 
 // Applies a changes fetch (created, modified, revoked or expired indicators) to the last full
@@ -186,7 +189,9 @@ class Agent {
   std::vector<std::optional<Snapshot>> snapshots_;
   bool snapshots_loaded_ = false;
   bool restoring_ = false;
-  uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory        // Restore()
+  uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory
+  int64_t next_valid_from_ = 0;            // earliest valid_from still ahead, this cycle
+  void NoteValidFrom(int64_t t);           // Restore()
                                            // is under way: remembered host addresses apply
   std::vector<bool> full_fetch_;           // per source, in the cycle under way
 };

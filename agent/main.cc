@@ -59,9 +59,8 @@ std::unique_ptr<Runtime> MakeRuntime(const Config& config) {
       src->SetProgressCallback([](const FetchProgress&) { sd_notify(0, "WATCHDOG=1"); });
     }
   }
-  rt->agent =
-      std::make_unique<Agent>(config, std::move(sources), rt->backend.get(),
-                              rt->state.get(), rt->host.get(), &SystemClock());
+  rt->agent = std::make_unique<Agent>(config, std::move(sources), rt->backend.get(),
+                                      rt->state.get(), rt->host.get(), &SystemClock());
   rt->agent->LoadState();
   return rt;
 }
@@ -395,6 +394,13 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
     int64_t jitter = rt->config.sync.jitter.count();
     auto wait =
         base + std::chrono::seconds(jitter > 0 ? static_cast<int64_t>(rng() % (jitter + 1)) : 0);
+    // An indicator that becomes valid before then is blocked when it does, not a cycle later
+    // (with one second to spare for the clock's rounding).
+    if (r.next_valid_from > 0) {
+      const int64_t until = r.next_valid_from - SystemClock().NowUnix() + 1;
+      wait =
+          std::min<std::chrono::seconds>(wait, std::chrono::seconds(std::max<int64_t>(until, 1)));
+    }
     auto deadline = std::chrono::steady_clock::now() + wait;
     bool cycle_now = false;
     while (!cycle_now) {

@@ -198,9 +198,13 @@ std::string SerializeSnapshot(const Snapshot& s) {
     out += std::to_string(e.first_seen);
     out += ' ';
     out += std::to_string(e.valid_until);
-    if (!e.id.empty()) {
+    if (!e.id.empty() || e.valid_from != 0) {
       out += ' ';
-      out += e.id;
+      out += e.id.empty() ? "-" : e.id;  // "-": no id, a valid_from follows
+    }
+    if (e.valid_from != 0) {
+      out += ' ';
+      out += std::to_string(e.valid_from);
     }
     out += '\n';
   }
@@ -272,8 +276,11 @@ Result<Snapshot> ParseSnapshot(const std::string& text) {
     }
     SnapshotEntry e;
     e.id = std::string(next_field(&l));  // optional
+    if (e.id == "-") e.id.clear();
+    std::string_view from = next_field(&l);  // optional
     auto prefix = ParsePrefix(p);
-    if (!prefix || !to_i64v(first, &e.first_seen) || !to_i64v(until, &e.valid_until)) {
+    if (!prefix || !to_i64v(first, &e.first_seen) || !to_i64v(until, &e.valid_until) ||
+        (!from.empty() && !to_i64v(from, &e.valid_from))) {
       return Status::Error("line " + std::to_string(line_no) + ": malformed entry");
     }
     e.prefix = *prefix;

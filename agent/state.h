@@ -20,6 +20,7 @@ struct SnapshotEntry {
   int64_t first_seen = 0;   // Unix time iocwall first saw this entry in the source
   int64_t valid_until = 0;  // Unix time the indicator stops being valid; 0: no end
   std::string id;           // the indicator's id (format=json), empty when unknown
+  int64_t valid_from = 0;   // Unix time the indicator starts to be valid; 0: already
   bool operator==(const SnapshotEntry&) const = default;
 };
 

@@ -50,6 +50,7 @@ class FakeSource : public Source {
       if (p) r.prefixes.push_back(*p);
     }
     r.valid_until = valid_until;
+    r.valid_from = valid_from;
     r.ids = ids;
     r.pages = 1;
     return r;
@@ -79,6 +80,7 @@ class FakeSource : public Source {
   std::vector<std::string> ids;
   std::vector<std::string> entries;
   std::vector<int64_t> valid_until;
+  std::vector<int64_t> valid_from;
   bool fail = false;
   int fetches = 0;
 };

@@ -263,6 +263,47 @@ TEST_F(TrustTest, AnUnownedTableFailsTheCycleAndIsLeftAlone) {
   EXPECT_FALSE(plan->table_error.empty());
 }
 
+TEST_F(TrustTest, AnIndicatorIsBlockedFromItsValidFromAndNotBefore) {
+  auto agent = Make({{"192.0.2.1", "198.51.100.7"}});
+  sources_[0]->valid_from = {0, clock_.NowUnix() + 600};
+  CycleReport r = agent->RunCycle(false);
+  ASSERT_EQ(r.outcome, Outcome::kEnforcedFresh);
+  EXPECT_TRUE(backend_.Blocks("192.0.2.1"));
+  EXPECT_FALSE(backend_.Blocks("198.51.100.7")) << "not valid yet";
+  EXPECT_EQ(r.sources[0].not_yet_valid, 1u);
+  EXPECT_EQ(r.next_valid_from, clock_.NowUnix() + 600) << "the daemon wakes up then";
+  // A restore before it is valid does not block it either (the snapshot keeps valid_from).
+  backend_.Flush();
+  {
+    auto again = Make({{}});
+    ASSERT_TRUE(again->Restore().apply_error.empty());
+    EXPECT_TRUE(backend_.Blocks("192.0.2.1"));
+    EXPECT_FALSE(backend_.Blocks("198.51.100.7"));
+  }
+  clock_.Advance(601);
+  r = agent->RunCycle(false);
+  EXPECT_TRUE(backend_.Blocks("198.51.100.7")) << "valid now";
+  EXPECT_EQ(r.next_valid_from, 0);
+}
+
+TEST(SnapshotValidFromTest, RoundTripsAndOldFilesStillParse) {
+  Snapshot s;
+  s.source = "collection a";
+  s.fetched_at = 5;
+  s.entries = {{*ParsePrefix("192.0.2.1"), 1, 2, "", 0},
+               {*ParsePrefix("192.0.2.2"), 1, 2, "", 99},
+               {*ParsePrefix("192.0.2.3"), 1, 2, "indicator--x", 77}};
+  auto back = ParseSnapshot(SerializeSnapshot(s));
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->entries, s.entries);
+  auto old = ParseSnapshot(
+      "# iocwall snapshot v1\n# source: x\n# fetched_at: 1\n# entries: 1\n"
+      "192.0.2.9 1 0 indicator--y\n# end\n");
+  ASSERT_TRUE(old.ok()) << old.message();
+  EXPECT_EQ(old->entries.at(0).valid_from, 0);
+  EXPECT_EQ(old->entries.at(0).id, "indicator--y");
+}
+
 class LockTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -690,7 +690,7 @@ void Agent::Finish(CycleReport* r) {
                                                          : LogLevel::kWarning;
   Log(level, "cycle " + std::string(OutcomeName(r->outcome)) + ": " + r->summary);
   for (const auto& w : r->warnings) LogWarning(w);
-  for (const auto& c : r->carved_out) LogNotice(c);
+  std::vector<std::string> notes = r->carved_out;
   for (const auto& s : r->sources) {
     if (s.rejected > 0) {
       std::string ex = s.rejected_samples.empty()
@@ -698,11 +698,28 @@ void Agent::Finish(CycleReport* r) {
                            : " (e.g. line " + std::to_string(s.rejected_samples[0].line_no) + " '" +
                                  s.rejected_samples[0].text + "': " + s.rejected_samples[0].reason +
                                  ")";
-      LogNotice(s.name + ": skipped " + std::to_string(s.rejected) +
-                (s.rejected == 1 ? " line that is" : " lines that are") + " not an IP address" +
-                ex);
+      notes.push_back(s.name + ": skipped " + std::to_string(s.rejected) +
+                      (s.rejected == 1 ? " line that is" : " lines that are") +
+                      " not an IP address" + ex);
     }
   }
+  // A daemon repeating the same notes every cycle fills the journal (about 2,000 identical
+  // lines a day at a 5 minute interval): a note is logged when it is new, and the ones that
+  // merely continue are counted in one line (all of them at debug level, -v).
+  size_t repeated = 0;
+  for (const auto& n : notes) {
+    if (std::find(logged_notes_.begin(), logged_notes_.end(), n) != logged_notes_.end()) {
+      ++repeated;
+      LogDebug(n);
+    } else {
+      LogNotice(n);
+    }
+  }
+  if (repeated > 0) {
+    LogDebug(std::to_string(repeated) + (repeated == 1 ? " note" : " notes") +
+             " unchanged since the last cycle");
+  }
+  logged_notes_ = std::move(notes);
 }
 
 Result<Plan> Agent::DryRun(bool force) {

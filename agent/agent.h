@@ -191,6 +191,7 @@ class Agent {
   bool restoring_ = false;
   uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory
   int64_t next_valid_from_ = 0;            // earliest valid_from still ahead, this cycle
+  std::vector<std::string> logged_notes_;  // notes of the last cycle, logged once
   void NoteValidFrom(int64_t t);           // Restore()
                                            // is under way: remembered host addresses apply
   std::vector<bool> full_fetch_;           // per source, in the cycle under way

@@ -304,6 +304,27 @@ TEST(SnapshotValidFromTest, RoundTripsAndOldFilesStillParse) {
   EXPECT_EQ(old->entries.at(0).id, "indicator--y");
 }
 
+TEST_F(TrustTest, ARepeatedNoteIsLoggedOnceNotEveryCycle) {
+  config_.allowlist = {*ParsePrefix("192.0.2.0/28")};
+  auto agent = Make({{"192.0.2.0/24"}});
+  ::testing::internal::CaptureStderr();
+  agent->RunCycle(false);
+  agent->RunCycle(false);
+  agent->RunCycle(false);
+  std::string log = ::testing::internal::GetCapturedStderr();
+  const std::string note = "not blocking 192.0.2.0/28 (allowlisted)";
+  size_t count = 0;
+  for (size_t at = log.find(note); at != std::string::npos; at = log.find(note, at + 1)) ++count;
+  EXPECT_EQ(count, 1u) << log;
+  // A note that changes is logged again.
+  config_.allowlist = {*ParsePrefix("192.0.2.0/29")};
+  agent = Make({{"192.0.2.0/24"}});
+  ::testing::internal::CaptureStderr();
+  agent->RunCycle(false);
+  log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("not blocking 192.0.2.0/29"), std::string::npos) << log;
+}
+
 class LockTest : public ::testing::Test {
  protected:
   void SetUp() override {

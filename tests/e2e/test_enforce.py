@@ -146,6 +146,10 @@ class EnforceTest(e2e.E2ETest):
         others = [ev for ev in events if not any("element" in ev.get(v, {})
                                                  for v in ("add", "delete"))]
         self.assertEqual(others, [])
+        # The hold sets, if the update used them, end as empty as they began.
+        held = e2e.element_events(events, hold=True)
+        for f in (4, 6):
+            self.assertEqual(sorted(held.get(("add", f), [])), sorted(held.get(("delete", f), [])))
 
 
     def test_packets_dropped_and_counted(self):
@@ -212,7 +216,12 @@ class EnforceTest(e2e.E2ETest):
         self.assertEqual([(c["name"], c["hook"], c["prio"]) for c in chains],
                          [("input", "input", 10)])
         rules = [i["rule"] for i in items if "rule" in i]
-        self.assertEqual(len(rules), 2)  # saddr in the IPv4 set, saddr in the IPv6 set
+        # saddr in the IPv4 set and in its hold set, the same for IPv6
+        self.assertEqual([next(x["match"]["right"] for x in r["expr"]
+                               if "match" in x and str(x["match"]["right"]).startswith("@"))
+                          for r in rules],
+                         ["@blocklist_v4", "@blocklist_v4_hold", "@blocklist_v6",
+                          "@blocklist_v6_hold"])
         for r in rules:
             kinds = [next(iter(x)) for x in r["expr"]]
             self.assertIn("reject", kinds)

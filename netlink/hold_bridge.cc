@@ -74,9 +74,11 @@ void AddDeleteHoldSet(nl::Batch* b, const TableSpec& spec, Family f) {
   });
 }
 
-void HoldBridge::SetBefore(Family f, bool usable, std::vector<Range> leftovers) {
+void HoldBridge::SetBefore(Family f, bool usable, std::vector<Range> leftovers,
+                           std::vector<nl::RawElement> stray) {
   usable_[Index(f)] = usable;
   before_[Index(f)] = std::move(leftovers);
+  stray_[Index(f)] = std::move(stray);
 }
 
 void HoldBridge::Plan(Family f, std::span<const Range> current, std::span<const Range> add) {
@@ -92,6 +94,7 @@ size_t HoldBridge::Build(nl::Socket* socket, uint32_t genid) {
     if (!usable_[i]) continue;
     const std::string name = HoldSetName(MainSet(spec_, f));
     RangeDiff d = DiffRanges(before_[i], want_[i]);
+    b.AddRawElements(nl::ElementVerb::kDelete, NFPROTO_INET, spec_.table, name, f, stray_[i]);
     b.AddRanges(nl::ElementVerb::kDelete, NFPROTO_INET, spec_.table, name, f, d.remove);
     b.AddRanges(nl::ElementVerb::kAdd, NFPROTO_INET, spec_.table, name, f, d.add);
   }

@@ -51,7 +51,10 @@ class HoldBridge {
   // What the hold set of `f` holds before this reconcile (what a dump found, or nothing after
   // our own last commit, which ends with the hold set empty); `usable` false: the set is
   // missing or wrong (the main transaction recreates it) and this reconcile cannot bridge.
-  void SetBefore(Family f, bool usable, std::vector<Range> leftovers);
+  // `stray`: elements that pair with nothing (an interval end `nft` adds at the bottom of the
+  // space); they are deleted with the leftovers.
+  void SetBefore(Family f, bool usable, std::vector<Range> leftovers,
+                 std::vector<nl::RawElement> stray = {});
   // The main transaction adds `add` to a set holding `current`.
   void Plan(Family f, std::span<const Range> current, std::span<const Range> add);
 
@@ -71,7 +74,8 @@ class HoldBridge {
   bool enabled_;
   bool usable_[2] = {false, false};
   std::vector<Range> before_[2];  // what the hold sets hold now
-  std::vector<Range> want_[2];    // what they hold during the main transaction
+  std::vector<nl::RawElement> stray_[2];
+  std::vector<Range> want_[2];  // what they hold during the main transaction
   std::optional<nl::Batch> hold_;
 };
 

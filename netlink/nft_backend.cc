@@ -676,10 +676,6 @@ Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
         HoldSetName(f == Family::kV4 ? spec_.set_v4 : spec_.set_v6));
     if (!st.ok()) return st;
     PairElements(&elems, f, /*timed=*/false, &hv.dumped, &hv.malformed);
-    if (!hv.malformed.empty()) {
-      hv.usable = false;
-      hv.mismatch = "held malformed elements";
-    }
   }
   return Status::Ok();
 }
@@ -818,12 +814,17 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         reasons.push_back("set " + name + " was missing");
       }
       const SetView& hv = view.hold(f);
-      bridge.SetBefore(f, hv.usable, hv.dumped.ranges);
+      bridge.SetBefore(f, hv.usable, hv.dumped.ranges, hv.malformed);
       if (hv.present && !hv.usable) {
         recreate_any = true;  // with the rules that use it
         reasons.push_back("set " + HoldSetName(name) + " " + hv.mismatch);
       } else if (!hv.present && view.table) {
         reasons.push_back("set " + HoldSetName(name) + " was missing");
+      } else if (!hv.dumped.ranges.empty() || !hv.malformed.empty()) {
+        reasons.push_back("set " + HoldSetName(name) + " held " +
+                          Plural(hv.dumped.ranges.size(), "range") + " and " +
+                          Plural(hv.malformed.size(), "stray element") +
+                          " (emptied before the update)");
       }
     }
 
@@ -1026,8 +1027,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     size_t released = 0;
     st = bridge.Release(&*socket_, &generation, kernel_errno, &released);
     result->messages += released;
-    // The list is enforced, but the hold set still holds some of it: the retry reads the kernel
-    // and empties it.
+    // The list is enforced, but the hold sets still hold part of it: the next attempt or cycle
+    // reads the kernel and empties them.
     if (!st.ok()) return st;
     result->generation = generation;
     changed = true;

@@ -282,6 +282,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "output | awk '/daddr @blocklist_v4/ {print $NF; exit}') ip daddr "
                   "@blocklist_v4 counter name output_v4_daddr accept",
                   "chain output had 4 rules that differ"},
+        // What an interrupted update leaves in a hold set would block the range for good.
+        DriftCase{"HoldSetLeftover",
+                  "nft add element inet iocwall blocklist_v4_hold '{ 10.0.0.0/8 }'",
+                  "set blocklist_v4_hold held 1 range"},
+        DriftCase{"HoldSetFlagsChanged",
+                  "nft flush chain inet iocwall input && nft flush chain inet iocwall forward && "
+                  "nft flush chain inet iocwall output && nft delete set inet iocwall "
+                  "blocklist_v6_hold && nft add set inet iocwall blocklist_v6_hold "
+                  "'{ type ipv6_addr; }'",
+                  "set blocklist_v6_hold is not a usable hold set"},
         DriftCase{"PolicyChanged", "nft add chain inet iocwall input '{ policy drop; }'",
                   "policy other than accept"},
         DriftCase{"PriorityChanged",

@@ -76,6 +76,9 @@ if [[ -z $deb ]]; then
   deb=$(cd "$cache" && ls "${pkg}"_*.deb | tail -1)
 fi
 kroot=$cache/root-$kver
+# Debian's point releases move linux-image-amd64 to a new ABI: drop older cached kernels.
+find "$cache" -maxdepth 1 \( \( -name 'root-*' ! -name "root-$kver" \) -o \
+  \( -name 'linux-image-*.deb' ! -name "${pkg}_*" \) \) -exec rm -rf {} +
 if [[ ! -f $kroot/.ready ]]; then
   rm -rf "$kroot"
   dpkg-deb -x "$cache/$deb" "$kroot"

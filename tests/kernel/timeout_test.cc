@@ -505,8 +505,9 @@ TEST_F(TimeoutTest, HandChangedTimeoutIsDriftAndRepaired) {
             std::string::npos)
       << r.repair_reason;
   EXPECT_EQ(r.refreshed, 1u);
-  const OracleElement* e =
-      FindElement(ReadOracleElements(NftTable(), "blocklist_v4"), R("198.18.0.4"));
+  // Kept in a variable: the element found points into it.
+  const std::vector<OracleElement> elems = ReadOracleElements(NftTable(), "blocklist_v4");
+  const OracleElement* e = FindElement(elems, R("198.18.0.4"));
   ASSERT_TRUE(e);
   EXPECT_GE(e->timeout, 3590);
   EXPECT_EQ(Apply(&backend, want).messages, 0u);

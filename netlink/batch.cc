@@ -157,6 +157,20 @@ Batch::Batch(Socket* socket, uint32_t genid) : socket_(socket) {
   chunks_.back().used += nlh->nlmsg_len;
 }
 
+bool Batch::RebaseGenid(uint32_t genid) {
+  if (chunks_.empty() || genid == 0) return false;
+  auto* nlh = reinterpret_cast<nlmsghdr*>(chunks_.front().data.get());
+  auto* attr = static_cast<nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
+  const int room = static_cast<int>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
+                                    reinterpret_cast<const char*>(attr));
+  if (!mnl_attr_ok(attr, room) || mnl_attr_get_type(attr) != NFNL_BATCH_GENID) {
+    return false;
+  }
+  const uint32_t be = htonl(genid);
+  std::memcpy(mnl_attr_get_payload(attr), &be, sizeof(be));
+  return true;
+}
+
 char* Batch::Reserve(size_t bytes) {
   if (chunks_.empty() || kChunkBytes - chunks_.back().used < bytes) {
     Chunk c;

@@ -68,6 +68,9 @@ class Batch {
   // `genid` != 0 guards the batch: the kernel refuses it with ERESTART if the ruleset's
   // generation is no longer `genid` when the batch arrives.
   Batch(Socket* socket, uint32_t genid);
+  // Moves the guard of a batch built with a non-zero genid to `genid` (after a transaction of
+  // our own committed before it). Returns false when the batch has no guard.
+  bool RebaseGenid(uint32_t genid);
   Batch(Batch&&) = default;
   Batch& operator=(Batch&&) = default;
   Batch(const Batch&) = delete;

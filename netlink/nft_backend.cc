@@ -20,6 +20,7 @@
 #include "agent/core/diff.h"
 #include "agent/core/timed.h"
 #include "netlink/batch.h"
+#include "netlink/hold_bridge.h"
 #include "netlink/nftnl_ptr.h"
 
 namespace iocwall {
@@ -184,6 +185,7 @@ struct RuleWant {
   bool saddr = true;
   bool log = false;  // the rate-limited log rule that precedes the drop rule
   std::string counter;
+  std::string set;  // the set looked up: the family's main set when empty (see hold_bridge.h)
 };
 
 struct ChainWant {
@@ -208,8 +210,10 @@ std::vector<ChainWant> WantedChains(const TableSpec& spec) {
     for (Family f : {Family::kV4, Family::kV6}) {
       for (bool saddr : dirs) {
         std::string counter = c.name + "_" + FamilyName(f) + (saddr ? "_saddr" : "_daddr");
-        if (spec.log) c.rules.push_back({f, saddr, true, counter});
-        c.rules.push_back({f, saddr, false, counter});
+        if (spec.log) c.rules.push_back({f, saddr, true, counter, ""});
+        c.rules.push_back({f, saddr, false, counter, ""});
+        c.rules.push_back(
+            {f, saddr, false, counter, HoldSetName(f == Family::kV4 ? spec.set_v4 : spec.set_v6)});
         c.counters.push_back(counter);
       }
     }
@@ -250,7 +254,8 @@ nl::RulePtr BuildRule(const TableSpec& spec, const std::string& chain, const Rul
 
   e = nftnl_expr_alloc("lookup");
   nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-  nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, (v4 ? spec.set_v4 : spec.set_v6).c_str());
+  const std::string& set = !w.set.empty() ? w.set : v4 ? spec.set_v4 : spec.set_v6;
+  nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
   nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
   AddExpr(r.get(), e);
 
@@ -458,10 +463,12 @@ struct NftBackend::KernelView {
   uint64_t table_handle = 0;
   uint32_t table_flags = 0;
   SetView sets[2];                        // v4, v6
+  SetView holds[2];                       // the hold sets (hold_bridge.h), v4, v6
   bool swap_present[2] = {false, false};  // a set of a staged swap was left over (v4, v6)
   std::map<std::string, CounterView> counters;
   std::map<std::string, ChainView> chains;
   SetView& set(Family f) { return sets[f == Family::kV4 ? 0 : 1]; }
+  SetView& hold(Family f) { return holds[f == Family::kV4 ? 0 : 1]; }
 };
 
 namespace {
@@ -573,8 +580,11 @@ Status NftBackend::Query(uint16_t type, uint16_t flags,
 }
 
 Status NftBackend::DumpElements(Family family,
-                                const std::function<void(const nl::DecodedElement&)>& each) {
-  const std::string& set = family == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
+                                const std::function<void(const nl::DecodedElement&)>& each,
+                                const std::string& other_set) {
+  const std::string& set = !other_set.empty()      ? other_set
+                           : family == Family::kV4 ? spec_.set_v4
+                                                   : spec_.set_v6;
   return Query(
       NFT_MSG_GETSETELEM, NLM_F_DUMP,
       [&](nlmsghdr* nlh) {
@@ -593,6 +603,11 @@ void NftBackend::ReadSet(const nftnl_set* s, KernelView* view) const {
   for (Family f : {Family::kV4, Family::kV6}) {
     const std::string& mine = f == Family::kV4 ? spec_.set_v4 : spec_.set_v6;
     if (name == SwapName(mine)) view->swap_present[f == Family::kV4 ? 0 : 1] = true;
+    if (name == HoldSetName(mine)) {
+      view->hold(f).present = true;
+      view->hold(f).usable = HoldSetUsable(s, f);
+      if (!view->hold(f).usable) view->hold(f).mismatch = "is not a usable hold set";
+    }
     if (name != mine) continue;
     SetView& sv = view->set(f);
     sv.present = true;
@@ -764,6 +779,20 @@ Status NftBackend::ReadKernel(KernelView* view, bool dump_elements) {
     if (!st.ok()) return st;
     PairElements(&elems, f, spec_.timeouts, &sv.dumped, &sv.malformed);
   }
+  for (Family f : {Family::kV4, Family::kV6}) {
+    // What an interrupted update left in a hold set (normally nothing).
+    SetView& hv = view->hold(f);
+    if (!hv.usable) continue;
+    std::vector<DumpedElement> elems;
+    st = DumpElements(
+        f,
+        [&](const nl::DecodedElement& d) {
+          elems.push_back({d.element, kNeverExpires});
+        },
+        HoldSetName(f == Family::kV4 ? spec_.set_v4 : spec_.set_v6));
+    if (!st.ok()) return st;
+    PairElements(&elems, f, /*timed=*/false, &hv.dumped, &hv.malformed);
+  }
   return Status::Ok();
 }
 
@@ -906,6 +935,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
       for (Family f : {Family::kV4, Family::kV6}) {
         view.set(f).present = view.set(f).usable = true;
         view.set(f).ranges = f == Family::kV4 ? &applied_->v4 : &applied_->v6;
+        view.hold(f).present = view.hold(f).usable = true;  // and empty: see HoldBridge
       }
     } else {
       result->kernel_read = true;
@@ -946,6 +976,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
 
     std::vector<std::string> reasons;
     const std::vector<ChainWant> chains = WantedChains(spec_);
+    HoldBridge bridge(spec_,
+                      !options_.split_transaction_for_test && !options_.skip_hold_bridge_for_test);
     Batch first(&*socket_, genid);
     std::optional<Batch> second;
     if (options_.split_transaction_for_test) second.emplace(&*socket_, 0);
@@ -976,6 +1008,19 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         reasons.push_back("set " + name + " " + sv.mismatch);
       } else if (!sv.present && view.table) {
         reasons.push_back("set " + name + " was missing");
+      }
+      const SetView& hv = view.hold(f);
+      bridge.SetBefore(f, hv.usable, hv.dumped.ranges, hv.malformed);
+      if (hv.present && !hv.usable) {
+        recreate_any = true;  // with the rules that use it
+        reasons.push_back("set " + HoldSetName(name) + " " + hv.mismatch);
+      } else if (!hv.present && view.table) {
+        reasons.push_back("set " + HoldSetName(name) + " was missing");
+      } else if (!hv.dumped.ranges.empty() || !hv.malformed.empty()) {
+        reasons.push_back("set " + HoldSetName(name) + " held " +
+                          Plural(hv.dumped.ranges.size(), "range") + " and " +
+                          Plural(hv.malformed.size(), "stray element") +
+                          " (emptied before the update)");
       }
     }
 
@@ -1037,6 +1082,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
       const std::vector<Range>& want = want_set.ranges;
       const std::vector<uint64_t> no_timeouts;
       const int idx = f == Family::kV4 ? 0 : 1;
+      if (view.hold(f).present && !view.hold(f).usable) AddDeleteHoldSet(&first, spec_, f);
+      if (!view.hold(f).usable) AddCreateHoldSet(&first, spec_, f);
       if (staged[idx] || view.swap_present[idx]) {
         // The staged set (or one left over by an interrupted swap): the rules that used it
         // were flushed above, the new ones use the set under its own name.
@@ -1087,6 +1134,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         // Linux 6.1 cannot change an element's timeout in place (a plain add is a no-op).
         TimedRangeDiff diff =
             DiffTimedRanges(*sv.ranges, want_set, kExpiryToleranceSeconds, now_ms / 1000);
+        bridge.Plan(f, sv.ranges->ranges, diff.add);
         first.AddRanges(ElementVerb::kDelete, inet, table, name, f, diff.remove);
         adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, diff.add,
                        TimeoutsMs(diff.add_expires, now_ms));
@@ -1096,6 +1144,7 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
         continue;
       }
       RangeDiff diff = DiffRanges(sv.ranges->ranges, want);
+      bridge.Plan(f, sv.ranges->ranges, diff.add);
       first.AddRanges(ElementVerb::kDelete, inet, table, name, f, diff.remove);
       adds.AddRanges(ElementVerb::kAdd, inet, table, name, f, diff.add);
       result->removed += diff.remove.size();
@@ -1140,6 +1189,8 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
 
     result->messages += first.messages() + (second ? second->messages() : 0);
     result->batch_bytes += first.bytes() + (second ? second->bytes() : 0);
+    result->messages += bridge.Build(&*socket_, genid);
+    result->held = bridge.held();
     if (!reasons.empty() && (view.table || applied_)) {
       result->repaired = true;
       for (const std::string& r : reasons) {
@@ -1157,16 +1208,25 @@ Status NftBackend::ReconcileOnce(const IntervalSet& desired, ApplyResult* result
     }
     if (options_.before_commit_for_test) options_.before_commit_for_test();
     uint32_t generation = genid;
+    Status st = bridge.Hold(&generation, kernel_errno);
+    if (!st.ok()) return st;
+    if (generation != genid) first.RebaseGenid(generation);
     for (Batch* b : {&first, second ? &*second : nullptr}) {
       if (!b || b->empty()) continue;
       nl::CommitResult cr;
-      Status st = b->Commit(&cr);
+      st = b->Commit(&cr);
       *kernel_errno = cr.kernel_errno;
       if (!st.ok()) return st;
       // Each commit moves the generation by exactly one (zero is skipped).
       while (++generation == 0) {
       }
     }
+    size_t released = 0;
+    st = bridge.Release(&*socket_, &generation, kernel_errno, &released);
+    result->messages += released;
+    // The list is enforced, but the hold sets still hold part of it: the next attempt or cycle
+    // reads the kernel and empties them.
+    if (!st.ok()) return st;
     result->generation = generation;
     changed = true;
     // The batches and the diffs are freed here, before the copy below is made.
@@ -1192,7 +1252,8 @@ Status NftBackend::StageRecreatedSets(KernelView* view,
   // as configured and every counter its rules name, there is no blocking to keep (or the
   // rules could not be re-pointed): the main transaction rebuilds everything at once.
   if (families.empty() || !view->table || (view->table_flags & NFT_TABLE_F_DORMANT) ||
-      view->swap_present[0] || view->swap_present[1]) {
+      view->swap_present[0] || view->swap_present[1] || !view->hold(Family::kV4).usable ||
+      !view->hold(Family::kV6).usable) {
     return Status::Ok();
   }
   const std::vector<ChainWant> chains = WantedChains(spec_);

@@ -47,6 +47,9 @@ struct NftBackendOptions {
   // Test-only: runs between reading the kernel and committing, to let a test change the
   // ruleset in that window (the generation-id guard must then refuse the batch and retry).
   std::function<void()> before_commit_for_test;
+  // Test-only: no hold bridge (hold_bridge.h) around updates that re-add covered ranges, to
+  // show the leak it prevents on Linux 6.1. Also off with split_transaction_for_test.
+  bool skip_hold_bridge_for_test = false;
   // Attempts when the generation id moves between read and commit.
   int max_attempts = 5;
   // A copy of our commit is trusted over a moved generation (after a structure read and
@@ -87,7 +90,9 @@ class NftBackend : public SetBackend {
   Status Query(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& filter,
                const std::function<Status(const nlmsghdr*)>& each, const std::string& what,
                int* kernel_errno = nullptr);
-  Status DumpElements(Family family, const std::function<void(const nl::DecodedElement&)>& each);
+  // Dumps the family's set, or `other_set` of that family.
+  Status DumpElements(Family family, const std::function<void(const nl::DecodedElement&)>& each,
+                      const std::string& other_set = "");
   // Reads table inet `table` alone (a get): absent, or present with its flags, handle and
   // whether it carries iocwall's ownership mark.
   struct TableInfo {

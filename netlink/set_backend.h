@@ -42,7 +42,8 @@ struct ApplyResult {
   size_t removed = 0;          // elements (ranges) removed
   size_t refreshed = 0;        // ranges re-added with a new expiry (not counted in added/removed)
   size_t already_expired = 0;  // desired ranges whose expiry had passed: not added
-  size_t messages = 0;         // netlink messages in the batch (0: nothing was sent)
+  size_t held = 0;      // covered ranges kept in the hold sets during the change (hold_bridge.h)
+  size_t messages = 0;  // netlink messages in the batch (0: nothing was sent)
   size_t batch_bytes = 0;
   int retries = 0;          // generation-id races retried
   uint32_t generation = 0;  // ruleset generation after the commit

@@ -29,6 +29,9 @@ pkgs=(
   time
   # the fleet test: a standard caching reverse proxy in front of the feed
   nginx
+  # tests/kernel61: Debian 12's own kernel under QEMU (TCG); the kernel package itself is only
+  # downloaded (apt-get download) into the build folder, never installed
+  qemu-system-x86 busybox-static kmod cpio
   # libFuzzer + sanitizer runtimes
   libclang-rt-14-dev
 )

@@ -524,15 +524,17 @@ def _is_fence(ev):
     return False
 
 
-def element_events(events):
-    """{("add"|"delete", version): [interval, ...]} from monitor events on iocwall's sets."""
+def element_events(events, hold=False):
+    """{("add"|"delete", version): [interval, ...]} from monitor events on iocwall's sets, or
+    with `hold` on their hold sets (netlink/hold_bridge.h: filled before an update that re-adds
+    covered ranges, emptied after it)."""
     out = {}
     for ev in events:
         for verb in ("add", "delete"):
             el = ev.get(verb, {}).get("element")
-            if not el:
+            if not el or el["name"].endswith("_hold") != hold:
                 continue
-            version = 6 if el["name"].endswith("v6") else 4
+            version = 6 if el["name"].removesuffix("_hold").endswith("v6") else 4
             for e in el["elem"]["set"]:
                 out.setdefault((verb, version), []).append(_element_interval(e, version))
     return out

@@ -33,6 +33,12 @@ class NftBackendTest : public ::testing::Test {
       EXPECT_EQ(s.type, f == Family::kV4 ? "ipv4_addr" : "ipv6_addr");
       EXPECT_EQ(s.flags, std::vector<std::string>{"interval"});
       EXPECT_EQ(Coverage(s.elements), Coverage(want.of(f).ranges)) << name;
+      // The hold set (netlink/hold_bridge.h): plain interval, and empty between updates.
+      ktest::OracleSet hold = ktest::ReadOracleSet(t, name + "_hold", f);
+      ASSERT_TRUE(hold.present) << name << "_hold";
+      EXPECT_EQ(hold.type, s.type);
+      EXPECT_EQ(hold.flags, std::vector<std::string>{"interval"});
+      EXPECT_TRUE(hold.elements.empty()) << name << "_hold";
     }
     size_t chains = 0;
     for (const char* hook : {"input", "forward", "output"}) {
@@ -44,7 +50,12 @@ class NftBackendTest : public ::testing::Test {
       EXPECT_EQ(c.prio, spec.priority);
       EXPECT_EQ(c.policy, "accept");
       size_t per_family = std::string(hook) == "forward" ? 2 : 1;
-      EXPECT_EQ(c.rules.size(), 2 * per_family * (spec.log ? 2 : 1)) << hook;
+      // Per family and direction: [log], drop on the set, drop on its hold set.
+      EXPECT_EQ(c.rules.size(), 2 * per_family * (spec.log ? 3 : 2)) << hook;
+      for (size_t i = 0; i < c.rules.size(); ++i) {
+        const bool hold = c.rules[i].find("_hold\"") != std::string::npos;
+        EXPECT_EQ(hold, i % (spec.log ? 3 : 2) == (spec.log ? 2u : 1u)) << hook << " " << i;
+      }
     }
     EXPECT_EQ(chains, spec.hooks.size());
   }
@@ -265,12 +276,22 @@ INSTANTIATE_TEST_SUITE_P(
                   "table inet iocwall was deleted"},
         DriftCase{"RuleDeleted", "nft flush chain inet iocwall input", "chain input had 0 rules"},
         DriftCase{"RuleInserted", "nft insert rule inet iocwall input ip saddr 192.0.2.1 accept",
-                  "chain input had 3 rules"},
+                  "chain input had 5 rules"},
         DriftCase{"RuleReplaced",
                   "nft replace rule inet iocwall output handle $(nft -a list chain inet iocwall "
                   "output | awk '/daddr @blocklist_v4/ {print $NF; exit}') ip daddr "
                   "@blocklist_v4 counter name output_v4_daddr accept",
-                  "chain output had 2 rules that differ"},
+                  "chain output had 4 rules that differ"},
+        // What an interrupted update leaves in a hold set would block the range for good.
+        DriftCase{"HoldSetLeftover",
+                  "nft add element inet iocwall blocklist_v4_hold '{ 10.0.0.0/8 }'",
+                  "set blocklist_v4_hold held 1 range"},
+        DriftCase{"HoldSetFlagsChanged",
+                  "nft flush chain inet iocwall input && nft flush chain inet iocwall forward && "
+                  "nft flush chain inet iocwall output && nft delete set inet iocwall "
+                  "blocklist_v6_hold && nft add set inet iocwall blocklist_v6_hold "
+                  "'{ type ipv6_addr; }'",
+                  "set blocklist_v6_hold is not a usable hold set"},
         DriftCase{"PolicyChanged", "nft add chain inet iocwall input '{ policy drop; }'",
                   "policy other than accept"},
         DriftCase{"PriorityChanged",

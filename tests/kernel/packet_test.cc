@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -179,6 +180,9 @@ class PacketTest : public ::testing::Test {
       st = backend.Reconcile(with(current, i % 2 == 0 ? shape_b : shape_a), &r);
       EXPECT_TRUE(st.ok()) << st.message();
       EXPECT_GE(r.added, current.size() / 5);
+      if (!options.split_transaction_for_test && !options.skip_hold_bridge_for_test) {
+        EXPECT_GT(r.held, 0u) << "X's reshaped range is held during the change";
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // Remove Z's range: nothing sent before the update started may arrive.
@@ -218,7 +222,11 @@ class PacketTest : public ::testing::Test {
 };
 
 TEST_F(PacketTest, NotOnePacketLeaksWhileTheCoveringIntervalIsReshaped) {
-  uint64_t leaked = RunScenario(NftBackendOptions{}, 8);
+  // IOCWALL_TEST_SKIP_HOLD_BRIDGE=1: without the hold bridge (netlink/hold_bridge.h), to
+  // measure the leak it prevents (RELIABILITY.md); on Linux 6.1 the test then fails.
+  NftBackendOptions options;
+  options.skip_hold_bridge_for_test = getenv("IOCWALL_TEST_SKIP_HOLD_BRIDGE") != nullptr;
+  uint64_t leaked = RunScenario(options, 8);
   EXPECT_EQ(leaked, 0u) << "packets from a blocked address got through";
 }
 

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -264,12 +266,16 @@ TEST_F(TimeoutTest, ElementExpiresByItself) {
 
   // Bounded wait: the kernel must drop them within a second of their expiry.
   SleepUntilMs(expiry * 1000 + 200);
+  // The time is taken when the read that finds them gone starts: a slow machine (QEMU) makes
+  // `nft` itself take a few hundred milliseconds.
   size_t left = 3;
+  int64_t gone_at = 0;
   for (int i = 0; i < 20 && left > 1; ++i) {
+    gone_at = NowMs();
     left = ReadOracleElements(NftTable(), "blocklist_v4").size();
     if (left > 1) usleep(50'000);
   }
-  EXPECT_LE(NowMs(), expiry * 1000 + 1500);
+  EXPECT_LE(gone_at, expiry * 1000 + 1500);
   EXPECT_EQ(left, 1u);
   EXPECT_TRUE(ReadOracleElements(NftTable(), "blocklist_v6").empty());
   EXPECT_FALSE(probe_->Blocked(x)) << "expired: traffic passes";
@@ -335,8 +341,11 @@ TEST_F(TimeoutTest, MassRenewalOpensNoGapAndWithoutItAllExpireTogether) {
   EXPECT_EQ(r.refreshed, kN);
   EXPECT_EQ(r.added, 0u);
   EXPECT_EQ(r.removed, 0u);
-  EXPECT_EQ(r.generation, gen + 1) << "the refresh is one transaction";
-  EXPECT_EQ(*renewed.Generation(), gen + 1);
+  // One transaction refreshes them all; the hold bridge (netlink/hold_bridge.h) fills the hold
+  // set before it and empties it after.
+  EXPECT_EQ(r.generation, gen + 3) << "hold, the refresh in one transaction, release";
+  EXPECT_EQ(*renewed.Generation(), gen + 3);
+  EXPECT_GT(r.held, 0u);
 
   SleepUntilMs(std::max(t0 + 6000, expiry * 1000 + 1000));
   std::vector<OracleElement> kept = ReadOracleElements(NftTable("iocwall"), "blocklist_v4");
@@ -360,7 +369,11 @@ TEST_F(TimeoutTest, MassRenewalOpensNoGapAndWithoutItAllExpireTogether) {
 
 TEST_F(TimeoutTest, RefreshIsOneTransactionWithoutAGap) {
   const std::vector<u128> hosts = Hosts(kNet18, 2000);
-  NftBackend backend(Timed());
+  // IOCWALL_TEST_SKIP_HOLD_BRIDGE=1: without the hold bridge, to measure the leak it prevents
+  // (RELIABILITY.md); on Linux 6.1 the test then fails.
+  NftBackendOptions options;
+  options.skip_hold_bridge_for_test = getenv("IOCWALL_TEST_SKIP_HOLD_BRIDGE") != nullptr;
+  NftBackend backend(Timed(), options);
   const int64_t base = NowS() + 3600;
   Apply(&backend, TimedHosts(hosts, base));
   BackgroundProbe traffic({hosts[0], hosts[999], hosts[1999]});
@@ -369,7 +382,8 @@ TEST_F(TimeoutTest, RefreshIsOneTransactionWithoutAGap) {
     ApplyResult r = Apply(&backend, TimedHosts(hosts, base + 60 * k));
     EXPECT_EQ(r.refreshed, hosts.size());
     EXPECT_EQ(r.added + r.removed, 0u);
-    EXPECT_EQ(r.generation, gen + 1) << "delete and re-add in one transaction";
+    // The delete and re-add are one transaction, between the hold bridge's two.
+    EXPECT_EQ(r.generation, gen + (options.skip_hold_bridge_for_test ? 1 : 3));
   }
   // Half of them renewed again: only those are touched.
   std::vector<TimedPrefix> half;
@@ -380,12 +394,15 @@ TEST_F(TimeoutTest, RefreshIsOneTransactionWithoutAGap) {
   EXPECT_EQ(r.refreshed, hosts.size() / 2);
   traffic.Stop();
   EXPECT_GT(traffic.sent(), 100u) << "the probe must have run during the refreshes";
+  std::printf("refresh probe: sent %zu, passed %zu\n", traffic.sent(), traffic.passed());
   EXPECT_EQ(traffic.passed(), 0u) << "a refreshed element let traffic through";
   std::vector<OracleElement> elems = ReadOracleElements(NftTable(), "blocklist_v4");
   ASSERT_EQ(elems.size(), hosts.size());
   const OracleElement* odd = FindElement(elems, {hosts[1], hosts[1]});
   ASSERT_TRUE(odd);
-  EXPECT_GE(odd->timeout, 3600 + 7200 - 5);
+  // Its timeout is what was left until base + 7200 when the last reconcile sent it (older
+  // expiries are at most base + 600); the slack is rounding, however slow the machine.
+  EXPECT_GE(odd->timeout, base + 7200 - NowS() - 2);
 }
 
 // Toggling timeouts in the configuration recreates both sets (their flags cannot change in
@@ -488,8 +505,9 @@ TEST_F(TimeoutTest, HandChangedTimeoutIsDriftAndRepaired) {
             std::string::npos)
       << r.repair_reason;
   EXPECT_EQ(r.refreshed, 1u);
-  const OracleElement* e =
-      FindElement(ReadOracleElements(NftTable(), "blocklist_v4"), R("198.18.0.4"));
+  // Kept in a variable: the element found points into it.
+  const std::vector<OracleElement> elems = ReadOracleElements(NftTable(), "blocklist_v4");
+  const OracleElement* e = FindElement(elems, R("198.18.0.4"));
   ASSERT_TRUE(e);
   EXPECT_GE(e->timeout, 3590);
   EXPECT_EQ(Apply(&backend, want).messages, 0u);

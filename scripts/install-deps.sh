@@ -29,6 +29,9 @@ pkgs=(
   time
   # the fleet test: a standard caching reverse proxy in front of the feed
   nginx
+  # tests/deploy/metrics_textfile.sh: promtool (check metrics) and the prometheus user that
+  # Debian's node_exporter shares; the server itself is not used
+  prometheus
   # libFuzzer + sanitizer runtimes
   libclang-rt-14-dev
 )

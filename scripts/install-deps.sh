@@ -32,6 +32,8 @@ pkgs=(
   # tests/deploy/metrics_textfile.sh: promtool (check metrics) and the prometheus user that
   # Debian's node_exporter shares; the server itself is not used
   prometheus
+  # tests/deploy/monitoring_sudo.sh: the shipped sudo rule for an unprivileged monitoring user
+  sudo
   # libFuzzer + sanitizer runtimes
   libclang-rt-14-dev
 )

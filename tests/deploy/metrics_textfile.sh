@@ -61,10 +61,17 @@ wait_count 3
 kill -TERM $daemon
 wait $daemon
 trap - EXIT
-# The mode is a key: 0640 is honoured under the same umask (--once writes the file too).
-"$bin" -c "$tmp/iocwall.conf" --metrics.mode 0640 --metrics.textfile "$tmp/restricted.prom" --once \
-  2>>"$tmp/daemon.log"
+# The mode is a key: 0640 is honoured under the same umask (--once writes the file too), in
+# a plain directory and in a set-group-ID directory of the reader's group.
+for f in "$tmp/restricted.prom" "$tmp/group/iocwall.prom"; do
+  "$bin" -c "$tmp/iocwall.conf" --metrics.mode 0640 --metrics.textfile "$f" --once \
+    2>>"$tmp/daemon.log"
+done
 SH
+# iocwall.conf(5): a 0640 file in a set-group-ID directory takes its group, no chown needed.
+mkdir "$tmp/group"
+chgrp "$(id -g "$reader")" "$tmp/group"
+chmod 2750 "$tmp/group"
 unshare -n bash "$tmp/run.sh" "$tmp" "$bin" || fail "the agent did not write the expected metrics"
 prom=$tmp/iocwall.prom
 
@@ -74,12 +81,15 @@ mode=$(stat -c %a "$prom")
   fail "[metrics] mode = 0640 gave $(stat -c %a "$tmp/restricted.prom")"
 setpriv --reuid="$reader" --regid="$(id -g "$reader")" --clear-groups cat "$prom" >/dev/null ||
   fail "user $reader cannot read the metrics file"
+setpriv --reuid="$reader" --regid="$(id -g "$reader")" --clear-groups \
+  cat "$tmp/group/iocwall.prom" >/dev/null ||
+  fail "mode 0640 in a set-group-ID directory of $reader's group: $reader cannot read it"
 # Negative control: the reader is refused a file that others cannot read.
 if setpriv --reuid="$reader" --regid="$(id -g "$reader")" --clear-groups \
   cat "$tmp/restricted.prom" >/dev/null 2>&1; then
   fail "negative control: $reader read a 0640 root file; the read check proves nothing"
 fi
-echo "mode 0644, readable by $reader; mode 0640 honoured"
+echo "mode 0644, readable by $reader; mode 0640 honoured, readable through a setgid group directory"
 
 python3 - "$prom" "$tmp/first.prom" "$tmp/list.txt" <<'PY' || fail "metrics content"
 import re, sys

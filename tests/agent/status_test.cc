@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "agent/guards.h"
+
 namespace iocwall {
 namespace {
 
@@ -113,6 +115,25 @@ TEST(StatusTest, JsonHasASchemaVersionAndNoCompositeKeys) {
     }
   };
   walk(j);
+}
+
+}  // namespace
+}  // namespace iocwall
+
+namespace iocwall {
+namespace {
+
+TEST(PluralTest, OneOfAThingIsSingular) {
+  EXPECT_EQ(Count(1, "page", "pages"), "1 page");
+  EXPECT_EQ(Count(0, "page", "pages"), "0 pages");
+  EXPECT_EQ(Count(2, "entry", "entries"), "2 entries");
+  GuardInput in;
+  in.have_previous = true;
+  in.previous_elements = 10;
+  in.new_elements = 1;
+  GuardVerdict v = CheckGuards(in);
+  ASSERT_FALSE(v.ok);
+  EXPECT_NE(v.reasons[0].find("from 10 to 1 element (90%)"), std::string::npos) << v.reasons[0];
 }
 
 }  // namespace

@@ -203,10 +203,9 @@ std::string MetricsRecorder::Render(const CycleReport& r, const KernelStatus* k,
   }
 
   if (k) {
-    w.Family("iocwall_kernel_table_present", "gauge",
-             "1 if iocwall's table, sets and chains are all in the kernel.");
-    w.Sample("iocwall_kernel_table_present", {},
-             k->table_present && k->sets_present && k->chains_present ? 1 : 0);
+    w.Family("iocwall_kernel_enforcing", "gauge",
+             "1 if the kernel holds iocwall's own table, awake, with every set, chain and rule.");
+    w.Sample("iocwall_kernel_enforcing", {}, k->Enforcing() ? 1 : 0);
     // The kernel keeps no element count; without one (a dump would be needed) write none.
     if (k->elements_counted) {
       w.Family("iocwall_kernel_elements", "gauge", "Elements (ranges) in the kernel sets.");

@@ -66,7 +66,7 @@ TEST(MetricsTest, RendersSeparateLabelsAndCountsAcrossCycles) {
   second.applied = false;
   m.Record(second);
   KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = true;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
   k.elements_counted = true;
   k.v4_elements = 2;
   k.v6_elements = 1;
@@ -107,6 +107,7 @@ TEST(MetricsTest, RendersSeparateLabelsAndCountsAcrossCycles) {
                   "result=\"failed\"} 1"))
       << t;
   EXPECT_TRUE(Has(t, "iocwall_kernel_elements{family=\"ipv6\"} 1")) << t;
+  EXPECT_TRUE(Has(t, "iocwall_kernel_enforcing 1")) << t;
   EXPECT_TRUE(Has(t,
                   "iocwall_dropped_packets_total{hook=\"input\",family=\"ipv4\","
                   "direction=\"saddr\"} 7"))
@@ -147,7 +148,7 @@ TEST(MetricsTest, WritesNoKernelFigureItDoesNotHave) {
   k.elements_counted = false;  // counting would need a dump: no figure rather than 0
   std::string uncounted = m.Render(r, &k, 1000);
   EXPECT_EQ(uncounted.find("iocwall_kernel_elements"), std::string::npos) << uncounted;
-  EXPECT_TRUE(Has(uncounted, "iocwall_kernel_table_present 0")) << uncounted;
+  EXPECT_TRUE(Has(uncounted, "iocwall_kernel_enforcing 0")) << uncounted;  // sets missing
 }
 
 TEST(MetricsTest, FileGetsTheConfiguredModeWhateverTheUmask) {

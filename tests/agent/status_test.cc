@@ -21,7 +21,7 @@ std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); 
 
 StatusView Enforced(const Config& c) {
   KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = true;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
   k.elements_counted = true;
   k.v4_elements = 2;
   k.v6_elements = 1;

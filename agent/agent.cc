@@ -471,7 +471,10 @@ CycleReport Agent::RunCycle(bool force) {
   if (!d.guard_ok) {
     if (!force) {
       r.outcome = Outcome::kGuardRefused;
-      r = EnforceLastGood(std::move(r), "guard refused the fresh list: " + r.guard_reasons.front());
+      // Built before the call: the parameter may be moved from r before this argument is
+      // evaluated (clang initializes parameters left to right; UBSan caught it).
+      std::string why = "guard refused the fresh list: " + r.guard_reasons.front();
+      r = EnforceLastGood(std::move(r), why);
       r.seconds = SecondsSince(clock_, t0);
       Finish(&r);
       return r;

@@ -68,6 +68,9 @@ constexpr KeySpec kKeys[] = {
     {"nftables.element_counters", false,
      "per-element packet counters, for --status --top (default false)"},
     {"metrics.textfile", false, "write Prometheus metrics to this file (default: off)"},
+    {"metrics.mode", false,
+     "permissions of the metrics file, octal, within 0644 (default 0644: node_exporter, "
+     "running as another user, reads it)"},
 };
 
 const KeySpec* FindKey(const std::string& name) {
@@ -356,6 +359,18 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   IOCWALL_TRY(cv.Bool("nftables.log", &c->nft.log));
   IOCWALL_TRY(cv.Bool("nftables.element_counters", &c->nft.element_counters));
   if (cv.Has("metrics.textfile")) c->metrics_textfile = cv.Str("metrics.textfile");
+  if (cv.Has("metrics.mode")) {
+    const std::string m = Trim(cv.Str("metrics.mode"));
+    uint32_t mode = 0;
+    bool ok = !m.empty() && m.size() <= 4;
+    for (char ch : m) ok = ok && ch >= '0' && ch <= '7';
+    if (ok) mode = static_cast<uint32_t>(std::stoul(m, nullptr, 8));
+    // Write, execute and special bits for others would let them forge or run the file.
+    if (!ok || (mode & ~0644u) != 0) {
+      return cv.Bad("metrics.mode", m, "octal permissions within 0644, e.g. 0644 or 0640");
+    }
+    c->metrics_mode = mode;
+  }
   // With per-indicator validity (format = json) the kernel expires each element by itself at
   // its valid_until, so expiry stays exact while the agent is down.
   c->nft.timeouts = c->api.format == "json";

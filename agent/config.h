@@ -56,6 +56,9 @@ struct Config {
   SyncConfig sync;
   TableSpec nft;
   std::string metrics_textfile;
+  // The metrics file holds no secret: readable by others by default, so that node_exporter
+  // (user prometheus on Debian) reads it.
+  uint32_t metrics_mode = 0644;
 };
 
 enum class Mode {

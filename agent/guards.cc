@@ -40,7 +40,8 @@ GuardVerdict CheckGuards(const GuardInput& in) {
     uint64_t lost = in.previous_elements - in.new_elements;
     if (lost * 100 > uint64_t{in.max_shrink_percent} * in.previous_elements) {
       refuse("the enforced set would shrink from " + std::to_string(in.previous_elements) + " to " +
-             std::to_string(in.new_elements) + " elements (" +
+             std::to_string(in.new_elements) +
+             (in.new_elements == 1 ? " element (" : " elements (") +
              std::to_string(lost * 100 / in.previous_elements) + "%), over [sync] " +
              "max_shrink_percent = " + std::to_string(in.max_shrink_percent) +
              "; use --force once to accept it");

@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <random>
 
@@ -65,12 +66,17 @@ std::unique_ptr<Runtime> MakeRuntime(const Config& config) {
   return rt;
 }
 
+// Outlives the Runtime (rebuilt on SIGHUP): the metrics' counters count for the process.
+MetricsRecorder g_metrics(std::time(nullptr), IOCWALL_VERSION);
+
 void WriteMetrics(const Runtime& rt, const CycleReport& r) {
+  g_metrics.Record(r);
   if (rt.config.metrics_textfile.empty()) return;
   KernelStatus k;
   bool have = rt.backend->ReadStatus(&k).ok();
-  Status s = WriteFileAtomic(rt.config.metrics_textfile,
-                             RenderMetrics(r, have ? &k : nullptr, SystemClock().NowUnix()));
+  Status s = WriteMetricsFile(rt.config.metrics_textfile,
+                              g_metrics.Render(r, have ? &k : nullptr, SystemClock().NowUnix()),
+                              rt.config.metrics_mode);
   if (!s.ok()) LogWarning("metrics: " + s.message());
 }
 

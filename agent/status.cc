@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent/metrics.h"
+
 namespace iocwall {
 
 const char* HealthName(Health h) {
@@ -141,9 +143,69 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
   return v;
 }
 
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+namespace {
+
+// Plugin output may not hold '|' (it starts the performance data) or a newline (it ends line 1).
+std::string PluginText(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? '/' : (c == '\n' || c == '\r') ? ' ' : c;
+  return out;
+}
+
+uint64_t DroppedPackets(const StatusView& v) {
+  uint64_t n = 0;
+  for (const auto& c : v.kernel.counters) n += c.packets;
+  return n;
+}
+
+}  // namespace
+
+std::string StatusPluginLine(const Config& config, const StatusView& v) {
+  std::string text;
+  if (!v.reasons.empty()) {
+    for (size_t i = 0; i < v.reasons.size(); ++i) text += (i ? "; " : "") + v.reasons[i];
+  } else if (v.report) {
+    const CycleReport& r = *v.report;
+    text = Count(r.enforced_elements, "element", "elements") + " enforced from " +
+           Count(r.sources.size(), "source", "sources") + ", list fetched " +
+           Age(r.enforced_fetched_at, v.now);
+  } else {
+    text = "no report";
+  }
+  // Performance data (label=value[UOM];warn;crit;min;max): only the figures this run knows.
+  std::string perf;
+  auto add = [&](const std::string& item) { perf += (perf.empty() ? "" : " ") + item; };
+  if (v.report) {
+    add("elements=" + std::to_string(v.report->enforced_elements) + ";;;0");
+    if (v.report->enforced_fetched_at > 0) {
+      add("age=" + std::to_string(v.now - v.report->enforced_fetched_at) + "s;;" +
+          std::to_string(config.sync.max_age.count()) + ";0");
+    }
+    size_t failed = 0;
+    for (const auto& s : v.report->sources) failed += s.ok ? 0 : 1;
+    add("sources_failed=" + std::to_string(failed) + ";;;0;" +
+        std::to_string(v.report->sources.size()));
+  }
+  if (v.kernel_error.empty() && v.kernel.table_present) {
+    // Only a count the kernel gave: a figure verified against the commit is the commit's.
+    if (v.kernel.elements_counted) {
+      add("kernel_elements=" + std::to_string(v.kernel.v4_elements + v.kernel.v6_elements) +
+          ";;;0");
+    }
+    add("dropped=" + std::to_string(DroppedPackets(v)) + "c");
+  }
+  std::string line = "iocwall " + std::string(HealthName(v.health)) + " - " + PluginText(text);
+  if (!perf.empty()) line += " | " + perf;
+  return line;
+}
+
 std::string RenderStatusText(const Config& config, const StatusView& v) {
   std::ostringstream o;
-  o << "iocwall " << HealthName(v.health) << "\n";
+  o << StatusPluginLine(config, v) << "\n";
   for (const auto& r : v.reasons) o << "  ! " << r << "\n";
   o << "\nkernel (table inet " << config.nft.table << "): ";
   if (!v.kernel_error.empty()) {
@@ -156,21 +218,24 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
       << (v.kernel.table_dormant ? ", DORMANT" : "") << "\n";
     if (v.verification.ran) o << "  verified: " << v.verification.how << "\n";
     if (!v.kernel.elements_counted && v.report && v.report->committed) {
-      o << "  " << config.nft.set_v4 << "  " << v.report->committed->v4
-        << " elements committed by iocwall\n";
-      o << "  " << config.nft.set_v6 << "  " << v.report->committed->v6
-        << " elements committed by iocwall\n";
+      o << "  " << config.nft.set_v4 << "  "
+        << Count(v.report->committed->v4, "element", "elements") << " committed by iocwall\n";
+      o << "  " << config.nft.set_v6 << "  "
+        << Count(v.report->committed->v6, "element", "elements") << " committed by iocwall\n";
     } else if (v.kernel.elements_counted) {
-      o << "  " << config.nft.set_v4 << "  " << v.kernel.v4_elements << " elements\n";
-      o << "  " << config.nft.set_v6 << "  " << v.kernel.v6_elements << " elements\n";
+      o << "  " << config.nft.set_v4 << "  " << Count(v.kernel.v4_elements, "element", "elements")
+        << "\n";
+      o << "  " << config.nft.set_v6 << "  " << Count(v.kernel.v6_elements, "element", "elements")
+        << "\n";
     } else {
       o << "  " << config.nft.set_v4 << ", " << config.nft.set_v6
         << ": not counted (a dump of a set this large is slow; the agent applied "
-        << (v.report ? v.report->enforced_elements : 0) << " elements)\n";
+        << Count(v.report ? v.report->enforced_elements : 0, "element", "elements") << ")\n";
     }
     if (!v.kernel.counters.empty()) o << "  dropped:\n";
     for (const auto& c : v.kernel.counters) {
-      o << "    " << c.name << "  " << c.packets << " packets, " << c.bytes << " bytes\n";
+      o << "    " << c.name << "  " << Count(c.packets, "packet", "packets") << ", "
+        << Count(c.bytes, "byte", "bytes") << "\n";
     }
   }
   if (v.report) {
@@ -178,18 +243,18 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
     o << "\nlast cycle: " << IsoTime(r.started_at) << " (" << Age(r.started_at, v.now)
       << "): " << OutcomeName(r.outcome) << "\n  " << r.summary << "\n";
     o << "last apply: " << IsoTime(r.last_apply_at) << " (" << Age(r.last_apply_at, v.now) << "), +"
-      << r.apply.added << " -" << r.apply.removed << " elements, " << r.apply.messages
-      << " messages in one transaction\n";
-    o << "enforced list: " << r.enforced_elements << " elements, fetched "
+      << r.apply.added << " -" << r.apply.removed << " elements, "
+      << Count(r.apply.messages, "message", "messages") << " in one transaction\n";
+    o << "enforced list: " << Count(r.enforced_elements, "element", "elements") << ", fetched "
       << Age(r.enforced_fetched_at, v.now) << " (max_age " << config.sync.max_age.count() << "s)\n";
     o << "\nsources:\n";
     for (const auto& s : r.sources) {
-      o << "  " << s.name << ": " << (s.ok ? "ok" : "FAILED") << ", " << s.entries
-        << " entries, last success " << Age(s.last_success, v.now) << ", " << s.pages << " pages, "
-        << s.bytes << " bytes";
+      o << "  " << s.name << ": " << (s.ok ? "ok" : "FAILED") << ", "
+        << Count(s.entries, "entry", "entries") << ", last success " << Age(s.last_success, v.now)
+        << ", " << Count(s.pages, "page", "pages") << ", " << Count(s.bytes, "byte", "bytes");
       if (s.mode == "changes") o << ", changes only (" << s.changes << " changed)";
       if (s.last_full > 0) o << ", last full fetch " << Age(s.last_full, v.now);
-      if (s.rejected) o << ", " << s.rejected << " lines skipped";
+      if (s.rejected) o << ", " << Count(s.rejected, "line", "lines") << " skipped";
       if (s.expired) o << ", " << s.expired << " expired";
       o << "\n";
       if (!s.ok && !s.error.empty()) o << "      last error: " << s.error << "\n";
@@ -200,7 +265,7 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
     o << "\nmost hit entries:\n";
     for (const auto& h : v.top) {
       o << "  " << FormatRange(h.family == 4 ? Family::kV4 : Family::kV6, h.range) << "  "
-        << h.packets << " packets, " << h.bytes << " bytes\n";
+        << Count(h.packets, "packet", "packets") << ", " << Count(h.bytes, "byte", "bytes") << "\n";
     }
   }
   return o.str();
@@ -209,9 +274,13 @@ std::string RenderStatusText(const Config& config, const StatusView& v) {
 std::string RenderStatusJson(const Config& config, const StatusView& v) {
   using Json = nlohmann::json;
   Json j;
+  // 2: kernel.elements, kernel.elements_committed and kernel.counters became arrays of objects
+  // (1 keyed them by set or counter name).
+  j["schema_version"] = kStatusJsonSchemaVersion;
   j["health"] = HealthName(v.health);
   j["exit_code"] = static_cast<int>(v.health);
   j["reasons"] = v.reasons;
+  j["plugin_output"] = StatusPluginLine(config, v);
   j["table"] = config.nft.table;
   Json k;
   k["readable"] = v.kernel_error.empty();
@@ -229,19 +298,28 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   k["chains_present"] = v.kernel.chains_present;
   k["generation"] = v.kernel.generation;
   k["elements_counted"] = v.kernel.elements_counted;
-  if (v.kernel.elements_counted) {
-    k["elements"] = {{config.nft.set_v4, v.kernel.v4_elements},
-                     {config.nft.set_v6, v.kernel.v6_elements}};
-  }
-  if (v.report && v.report->committed) {
-    k["elements_committed"] = {{config.nft.set_v4, v.report->committed->v4},
-                               {config.nft.set_v6, v.report->committed->v6}};
-  }
-  Json counters = Json::object();
+  auto per_set = [&](uint64_t v4, uint64_t v6) {
+    return Json::array({{{"set", config.nft.set_v4}, {"family", "ipv4"}, {"elements", v4}},
+                        {{"set", config.nft.set_v6}, {"family", "ipv6"}, {"elements", v6}}});
+  };
+  // Empty when not counted: no figure rather than a guess.
+  k["elements"] = v.kernel.elements_counted ? per_set(v.kernel.v4_elements, v.kernel.v6_elements)
+                                            : Json::array();
+  k["elements_committed"] = v.report && v.report->committed
+                                ? per_set(v.report->committed->v4, v.report->committed->v6)
+                                : Json::array();
+  Json counters = Json::array();
   for (const auto& c : v.kernel.counters) {
-    counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};
+    Json item = {{"name", c.name}, {"packets", c.packets}, {"bytes", c.bytes}};
+    if (auto l = SplitCounterName(c.name)) {
+      item["hook"] = l->hook;
+      item["family"] = l->family;
+      item["direction"] = l->direction;
+    }
+    counters.push_back(item);
   }
   k["counters"] = counters;
+  k["dropped_packets"] = DroppedPackets(v);
   j["kernel"] = k;
   if (v.report) {
     j["last_cycle"] = Json::parse(Agent::ReportToJson(*v.report));
@@ -251,6 +329,7 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   Json top = Json::array();
   for (const auto& h : v.top) {
     top.push_back({{"entry", FormatRange(h.family == 4 ? Family::kV4 : Family::kV6, h.range)},
+                   {"family", h.family == 4 ? "ipv4" : "ipv6"},
                    {"packets", h.packets},
                    {"bytes", h.bytes}});
   }

@@ -33,11 +33,18 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
                     const std::string& kernel_error, const std::optional<CycleReport>& report,
                     int64_t now, const Verification& verification = {});
 
+// Line 1 of --status, a monitoring plugin's output (Nagios plugin guidelines):
+// "iocwall STATE - reasons | perfdata", perfdata as label=value[UOM];warn;crit;min;max.
+std::string StatusPluginLine(const Config& config, const StatusView& view);
 std::string RenderStatusText(const Config& config, const StatusView& view);
+// The version of --status --json's layout; raised when a field changes meaning or shape.
+inline constexpr int kStatusJsonSchemaVersion = 2;
 std::string RenderStatusJson(const Config& config, const StatusView& view);
 
 // "3m ago", "2h 5m", "never".
 std::string Age(int64_t then, int64_t now);
 std::string IsoTime(int64_t unix_time);
+// "1 page", "2 pages".
+std::string Count(uint64_t n, const char* one, const char* many);
 
 }  // namespace iocwall

@@ -314,6 +314,8 @@ std::string Batch::DescribeError(const Op& op, int err, uint32_t attr_offset) co
     } else {
       element += FormatRange(op.family, r);
     }
+  } else if (elems.size() == 1) {
+    element = "element " + FormatAddress(op.family, elems.front().element.key);
   } else if (!elems.empty()) {
     element = "one of " + std::to_string(elems.size()) + " elements (" +
               FormatAddress(op.family, elems.front().element.key) + " .. " +

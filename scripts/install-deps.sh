@@ -32,6 +32,11 @@ pkgs=(
   # tests/kernel61: Debian 12's own kernel under QEMU (TCG); the kernel package itself is only
   # downloaded (apt-get download) into the build folder, never installed
   qemu-system-x86 busybox-static kmod cpio
+  # tests/deploy/metrics_textfile.sh: promtool (check metrics) and the prometheus user that
+  # Debian's node_exporter shares; the server itself is not used
+  prometheus
+  # tests/deploy/monitoring_sudo.sh: the shipped sudo rule for an unprivileged monitoring user
+  sudo
   # libFuzzer + sanitizer runtimes
   libclang-rt-14-dev
 )

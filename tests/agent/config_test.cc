@@ -197,12 +197,29 @@ TEST(DurationTest, Units) {
   EXPECT_FALSE(ParseDuration("99999999999d").has_value());
 }
 
+TEST_F(ConfigTest, MetricsModeDefaultsToReadableAndRefusesWriteBits) {
+  Write("[collections]\nid = abc\n[metrics]\ntextfile = /run/iocwall/iocwall.prom\n");
+  EXPECT_EQ(Parse({})->config.metrics_mode, 0644u);
+  Write("[collections]\nid = abc\n[metrics]\nmode = 0640\n");
+  EXPECT_EQ(Parse({})->config.metrics_mode, 0640u);
+  Write("[collections]\nid = abc\n[metrics]\nmode = 600\n");
+  EXPECT_EQ(Parse({})->config.metrics_mode, 0600u);
+  for (const char* bad : {"0666", "0755", "4644", "rw-r--r--", "", "06444", "0648"}) {
+    Write(std::string("[collections]\nid = abc\n[metrics]\nmode = ") + bad + "\n");
+    auto inv = Parse({});
+    EXPECT_FALSE(inv.ok()) << bad;
+    if (!inv.ok()) {
+      EXPECT_NE(inv.message().find("[metrics] mode"), std::string::npos) << inv.message();
+    }
+  }
+}
+
 TEST(HelpTest, ListsEveryKeyAsAFlag) {
   std::string help = HelpText();
   for (const char* key : {"--api.url", "--api.api_key_file", "--collections.id", "--files.path",
                           "--allowlist.prefix", "--sync.max_shrink_percent", "--nftables.hooks",
-                          "--metrics.textfile", "--once", "--dry-run", "--status", "--explain",
-                          "--restore", "--flush", "--force", "--check-config"}) {
+                          "--metrics.textfile", "--metrics.mode", "--once", "--dry-run", "--status",
+                          "--explain", "--restore", "--flush", "--force", "--check-config"}) {
     EXPECT_NE(help.find(key), std::string::npos) << key;
   }
 }

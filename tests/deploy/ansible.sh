@@ -6,7 +6,9 @@
 #             changes nothing on this machine
 #   temproot  a real run into a temporary root where no systemd runs: the files, their
 #             modes, the key from an encrypted vault, validation by iocwall --check-config,
-#             a refused configuration leaves the old one, a second run changes nothing
+#             a refused configuration leaves the old one, a second run changes nothing, each
+#             section header once (iocwall_extra_config adds to a section, and may not set a
+#             key a role variable sets), tags select the tasks
 # usage: ansible.sh MODE SOURCE_DIR IOCWALL_BIN
 source "$(dirname "$0")/common.sh"
 need ansible-playbook
@@ -41,7 +43,8 @@ iocwall_allowlist: [192.0.2.0/24, "2001:db8::/32"]
 iocwall_interval: 2m
 iocwall_nftables_hooks: [input, forward]
 iocwall_metrics_textfile: /var/lib/node-exporter/iocwall.prom
-iocwall_extra_config: {sync: {max_entries: 500000}}
+iocwall_metrics_mode: "0640"
+iocwall_extra_config: {sync: {max_entries: 500000}, api: {rate_limit: 4}, metrics: {}}
 YAML
   printf 'test-vault-password\n' >"$tmp/vault-pass"
   printf 'vault_iocwall_api_key: "sk-test-0123456789"\n' >"$tmp/vault.yml"
@@ -95,9 +98,13 @@ case $mode in
     for line in 'id = YOUR-IOC-COLLECTION-FEED-ID' 'id = second-feed_2' \
       'path = /etc/iocwall/local-blocklist.txt' 'prefix = 2001:db8::/32' 'interval = 2m' \
       'hooks = input,forward' 'max_entries = 500000' \
-      'textfile = /var/lib/node-exporter/iocwall.prom'; do
+      'textfile = /var/lib/node-exporter/iocwall.prom' 'mode = 0640' 'rate_limit = 4'; do
       grep -qxF "$line" "$conf" || fail "configuration lacks '$line'"
     done
+    # One header per section, though iocwall_extra_config names api, sync and metrics.
+    dups=$(grep '^\[' "$conf" | sort | uniq -d)
+    [[ -z $dups ]] || fail "section headers written twice: $dups"
+    [[ $(grep -c '^\[' "$conf") == 7 ]] || fail "not the 7 sections: $(grep '^\[' "$conf")"
     # The metrics file outside /run/iocwall needs a writable path in the hardened unit.
     grep -qx 'ReadWritePaths=/var/lib/node-exporter' \
       "$root/etc/systemd/system/iocwall.service.d/ansible-paths.conf" || fail "no drop-in"
@@ -115,7 +122,27 @@ case $mode in
       fail "a plain-http API URL was installed"
     grep -q 'failed to validate' <<<"$out" || { echo "$out"; fail "not refused by validation"; }
     [[ $(sha256sum "$conf") == "$before" ]] || fail "the refused configuration replaced the old one"
-    echo "temporary root: files, modes, vault key, validation, idempotence: ok"
+    # A key set both by a role variable and by iocwall_extra_config is refused before writing.
+    out=$(playbook -e '{"iocwall_extra_config": {"metrics": {"textfile": "/tmp/x.prom"}}}' 2>&1) &&
+      fail "iocwall_extra_config redefining metrics.textfile was accepted"
+    grep -q 'must not set what a role' <<<"$out" || { echo "$out"; fail "no clash message"; }
+    grep -q 'metrics.textfile' <<<"$out" || { echo "$out"; fail "the clash is not named"; }
+    [[ $(sha256sum "$conf") == "$before" ]] || fail "a refused extra_config replaced the file"
+
+    # Tags: iocwall_key rewrites the key only (not the configuration); iocwall_config does the
+    # configuration; the variable checks run under any tag.
+    tags=$(playbook --list-tags 2>&1)
+    for t in iocwall iocwall_config iocwall_key iocwall_package iocwall_service; do
+      grep -q "$t" <<<"$tags" || { echo "$tags"; fail "tag $t is not listed"; }
+    done
+    out=$(playbook --tags iocwall_key -e iocwall_interval=7m 2>&1) || { echo "$out"; fail "--tags iocwall_key"; }
+    grep -q 'Write the API key' <<<"$out" || { echo "$out"; fail "--tags iocwall_key skipped the key"; }
+    ! grep -q 'Write the configuration' <<<"$out" || fail "--tags iocwall_key wrote the configuration"
+    grep -q 'Check the variables' <<<"$out" || fail "the variable checks did not run under a tag"
+    grep -qxF 'interval = 2m' "$conf" || fail "--tags iocwall_key changed the configuration"
+    out=$(playbook --tags iocwall_config -e iocwall_interval=7m 2>&1) || { echo "$out"; fail "--tags iocwall_config"; }
+    grep -qxF 'interval = 7m' "$conf" || fail "--tags iocwall_config did not write the configuration"
+    echo "temporary root: files, modes, vault key, validation, idempotence, sections, tags: ok"
     ;;
   *)
     fail "unknown mode $mode"

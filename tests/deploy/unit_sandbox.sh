@@ -48,6 +48,8 @@ path = $tmp/list.txt
 state_dir = $tmp/state
 interval = 10s
 jitter = 0s
+[metrics]
+textfile = $tmp/iocwall.prom
 CONF
 sandbox() {  # exactly CapabilityBoundingSet=CAP_NET_ADMIN + NoNewPrivileges=yes
   setpriv --bounding-set=-all,+net_admin --inh-caps=-all --no-new-privs -- "$@"
@@ -89,6 +91,11 @@ unshare --net -- bash "$tmp/run.sh" "$tmp" "$bin" "$feedsim" >"$tmp/run.log" 2>&
   { cat "$tmp/run.log"; fail "a mode failed with only CAP_NET_ADMIN"; }
 grep -q 'SIGUSR1' "$tmp/run.log" || { cat "$tmp/run.log"; fail "the daemon did not take SIGUSR1"; }
 grep -q 'reloaded' "$tmp/run.log" || { cat "$tmp/run.log"; fail "the daemon did not reload"; }
+# The metrics file (written with fchmod under the same filter) is there, 0644.
+[[ $(stat -c %a "$tmp/iocwall.prom" 2>/dev/null) == 644 ]] ||
+  fail "no metrics file of mode 0644 under the sandbox"
+grep -q '^iocwall_cycles_total{outcome="enforced-fresh"} 3$' "$tmp/iocwall.prom" ||
+  fail "the daemon's metrics do not count its 3 cycles: $(grep cycles_total "$tmp/iocwall.prom")"
 grep -q 'listed by collection c1' "$tmp/run.log" ||
   { cat "$tmp/run.log"; fail "--explain 203.0.113.7 did not find the collection's entry"; }
 

@@ -176,7 +176,9 @@ class EnforceTest(e2e.E2ETest):
         self.assertTrue(ping("198.51.100.88"))   # not listed
         doc = json.loads(agent.run("--status", "--json", "--top", "3",
                                    "--nftables.element_counters", "true", expect=0).stdout)
-        self.assertEqual(doc["kernel"]["counters"]["input_v4_saddr"]["packets"], 2)
+        counters = {c["name"]: c for c in doc["kernel"]["counters"]}
+        self.assertEqual(counters["input_v4_saddr"]["packets"], 2)
+        self.assertEqual(doc["kernel"]["dropped_packets"], 2)
         self.assertEqual(doc["top"][0]["entry"], "198.51.100.64-198.51.100.76")
         self.assertEqual(doc["top"][0]["packets"], 2)
 

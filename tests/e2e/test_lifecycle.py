@@ -61,7 +61,7 @@ class LifecycleTest(e2e.E2ETest):
         # --status shows the mode, the pages and the bytes of the changes fetch.
         status = self.agent.run("--status", expect=0).stdout
         self.assertIn("changes only (1 changed)", status)
-        self.assertRegex(status, r"ioc: ok, 3001 entries, .*1 pages, \d+ bytes")
+        self.assertRegex(status, r"ioc: ok, 3001 entries, .*1 page, \d+ bytes")
 
         # --explain names the indicator, its validity and its collection.
         explain = self.agent.run("--explain", "198.51.100.200", expect=0).stdout

@@ -47,12 +47,16 @@ class ModesTest(e2e.E2ETest):
         k = doc["kernel"]
         self.assertTrue(k["readable"] and k["table_present"] and k["sets_present"]
                         and k["chains_present"])
+        self.assertEqual(doc["schema_version"], 2)
         # Not counted (a dump is quadratic in the kernel): verified against the commit.
         self.assertTrue(k["verified"], k)
-        self.assertEqual(k["elements_committed"], {"blocklist_v4": len(got[4]),
-                                                   "blocklist_v6": len(got[6])})
+        self.assertEqual(k["elements"], [])
+        self.assertEqual(k["elements_committed"], [
+            {"set": "blocklist_v4", "family": "ipv4", "elements": len(got[4])},
+            {"set": "blocklist_v6", "family": "ipv6", "elements": len(got[6])}])
         self.assertGreater(k["generation"], 0)
-        self.assertIn("input_v4_saddr", k["counters"])
+        self.assertIn({"name": "input_v4_saddr", "hook": "input", "family": "ipv4",
+                       "direction": "saddr", "packets": 0, "bytes": 0}, k["counters"])
         cycle = doc["last_cycle"]
         self.assertEqual(cycle["outcome"], "enforced-fresh")
         self.assertEqual(cycle["enforced_elements"], len(got[4]) + len(got[6]))
@@ -61,7 +65,13 @@ class ModesTest(e2e.E2ETest):
         self.assertTrue(0 <= doc["enforced_age_seconds"] < 120)
         self.assertEqual(doc["top"], [])
         text = self.agent.run("--status", expect=0).stdout
-        self.assertTrue(text.startswith("iocwall OK"), text)
+        self.assertTrue(text.startswith("iocwall OK - "), text)
+        # Line 1 is a monitoring plugin's output: state, reason, performance data.
+        self.assertRegex(text.splitlines()[0],
+                         r"^iocwall OK - \d+ elements enforced from 1 source, list fetched "
+                         r"\d+s ago \| elements=%d;;;0 age=\d+s;;86400;0 sources_failed=0;;;0;1 "
+                         r"dropped=\d+c$" % (len(got[4]) + len(got[6])))
+        self.assertEqual(doc["plugin_output"].split(" | ")[0], text.splitlines()[0].split(" | ")[0])
         self.assertIn("blocklist_v4  %d elements" % len(got[4]), text)
 
         # A failed fetch: WARNING (1).

@@ -19,7 +19,7 @@ echo "== sanitizer build (clang, ASan + UBSan + LSan, build-asan)"
 CXX=${IOCWALL_SANITIZE_CXX:-clang++} cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DIOCWALL_SANITIZE=ON -DIOCWALL_FUZZ=ON \
   -DIOCWALL_WERROR=ON >/dev/null
-suites=(core_test agent_test feeds_test nft_backend_test packet_test)
+suites=(core_test agent_test feeds_test nft_backend_test packet_test timeout_test hold_test)
 cmake --build build-asan -j"$jobs" --target "${suites[@]}" iocwall-feedsim iocwall fuzz_all
 
 echo "== tests under ASan + UBSan: ${suites[*]}"

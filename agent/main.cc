@@ -456,6 +456,7 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
 }
 
 int Main(int argc, char** argv) {
+  MakeNonDumpable();  // before anything reads the key or a flag that might hold it
   std::vector<std::string> args(argv, argv + argc);
   auto inv = ParseInvocation(args);
   if (!inv.ok()) {

@@ -48,6 +48,8 @@ constexpr KeySpec kKeys[] = {
     {"collections.id", true, "IOC collection (feed) id; repeat for several, they are merged"},
     {"files.path", true, "local list file, one entry per line; repeatable"},
     {"allowlist.prefix", true, "address or CIDR never blocked; repeatable"},
+    {"allowlist.connected_networks", false,
+     "never block the networks this host is directly connected to (default true)"},
     {"sync.interval", false, "time between cycles (default 5m)"},
     {"sync.jitter", false, "random delay added to each interval (default 30s)"},
     {"sync.state_dir", false, "where the last good lists live (default /var/lib/iocwall)"},
@@ -305,6 +307,7 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
     if (!p.ok()) return cv.Bad("allowlist.prefix", text, p.message());
     c->allowlist.push_back(p.value());
   }
+  IOCWALL_TRY(cv.Bool("allowlist.connected_networks", &c->allow_connected_networks));
 
   IOCWALL_TRY(cv.Duration("sync.interval", &c->sync.interval));
   IOCWALL_TRY(cv.Duration("sync.jitter", &c->sync.jitter));

@@ -53,6 +53,7 @@ struct Config {
   std::vector<std::string> collections;
   std::vector<std::string> files;
   std::vector<Prefix> allowlist;
+  bool allow_connected_networks = true;  // [allowlist] connected_networks: never block them
   SyncConfig sync;
   TableSpec nft;
   std::string metrics_textfile;

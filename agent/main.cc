@@ -50,7 +50,7 @@ std::unique_ptr<Runtime> MakeRuntime(const Config& config) {
   std::vector<std::string> urls;
   if (!config.collections.empty()) urls.push_back(config.api.url);
   if (config.api.proxy && !config.api.proxy->empty()) urls.push_back(*config.api.proxy);
-  rt->host = MakeSystemHostInfo(urls);
+  rt->host = MakeSystemHostInfo(urls, HostOptionsFor(config));
   auto sources = MakeSources(config, &SystemClock());
   // Under systemd's watchdog a long fetch (a million entries, a slow server, back-off waits)
   // must not look like a hang: each page, and each second of a transfer or a wait, pets it.
@@ -131,8 +131,9 @@ int RunExplain(const Invocation& inv) {
       protected_ip = true;
     }
   }
-  auto host = MakeSystemHostInfo(c.collections.empty() ? std::vector<std::string>{}
-                                                       : std::vector<std::string>{c.api.url});
+  auto host = MakeSystemHostInfo(
+      c.collections.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.api.url},
+      HostOptionsFor(c));
   for (const auto& h : host->ProtectedAddresses()) {
     if (h.prefix.family == ip->family && h.prefix.First() <= a && a <= h.prefix.Last()) {
       std::cout << "  never blocked: " << h.why << "\n";

@@ -233,6 +233,36 @@ TEST(MetricsFileTest, WritesReadableFileInACheckedDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(HostInfoTest, ConnectedNetworksFromTheRoutes) {
+  const std::string v4 =
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+      "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"   // default via
+      "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"   // 192.0.2.0/24
+      "eth1\t0000000A\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0\n"   // 10.0.0.0/8
+      "wg0\t00000000\t00000000\t0001\t0\t0\t0\t00000080\t0\t0\t0\n"    // 0.0.0.0/1
+      "eth2\t0000A8C0\t00000000\t0201\t0\t0\t0\t0000FFFF\t0\t0\t0\n"   // reject
+      "eth3\t0010A8C0\t0100A8C0\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";  // via gateway
+  auto nets = ConnectedNetworks4(v4, 8);
+  ASSERT_EQ(nets.size(), 2u);
+  EXPECT_EQ(nets[0].prefix.ToString(), "192.0.2.0/24");
+  EXPECT_EQ(nets[0].why, "directly connected network on eth0");
+  EXPECT_EQ(nets[1].prefix.ToString(), "10.0.0.0/8");
+  EXPECT_EQ(ConnectedNetworks4(v4, 9).size(), 1u) << "shorter than the minimum: not protected";
+  const std::string v6 =
+      "fd000077000000000000000000000000 40 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000002 00000000 00000001       v0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+      "ff000000000000000000000000000000 08 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000002 00000000 00000001       v0\n";
+  auto nets6 = ConnectedNetworks6(v6, 32);
+  ASSERT_EQ(nets6.size(), 1u);
+  EXPECT_EQ(nets6[0].prefix.ToString(), "fd00:77::/64");
+  EXPECT_TRUE(ConnectedNetworks4("garbage\nx y z\n", 8).empty());
+}
+
 // PR_SET_DUMPABLE, in a child so that the test runner stays dumpable.
 int DumpableAfter(bool call) {
   const pid_t pid = ::fork();

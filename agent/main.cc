@@ -97,6 +97,7 @@ int RunStatus(const Invocation& inv) {
     ver = VerifyKernel(backend.get(), c.nft, k, *report->committed, now);
   }
   StatusView v = Evaluate(c, ks.ok() ? &k : nullptr, ks.message(), report, now, ver);
+  if (!text.ok()) v.reasons.push_back(text.message());  // untrusted state_dir, a planted file
   if (text.ok() && text.value() && !report) {
     v.reasons.push_back("state.json in " + c.sync.state_dir + " is unreadable");
   }

@@ -35,19 +35,23 @@ std::string FileType(mode_t m) {
   return "not a regular file";
 }
 
+Status CheckOwner(const struct stat& st, const std::string& path, const DirRules& rules) {
+  const uid_t me = geteuid();
+  if (st.st_uid == me) return Status::Ok();
+  return Status::Error(rules.what + " " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                       ", not " + (me == 0 ? std::string("root") : "uid " + std::to_string(me)) +
+                       ": another user could replace what iocwall writes there; run: chown " +
+                       (me == 0 ? std::string("root:root") : std::to_string(me)) + " " + path);
+}
+
 // Checks an open directory against the rules; path only names it in messages.
 Status CheckDir(int fd, const std::string& path, const DirRules& rules) {
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     return Status::Error(rules.what + " " + path + ": cannot stat: " + strerror(errno));
   }
-  const uid_t me = geteuid();
-  if (st.st_uid != me) {
-    return Status::Error(rules.what + " " + path + " is owned by uid " + std::to_string(st.st_uid) +
-                         ", not " + (me == 0 ? std::string("root") : "uid " + std::to_string(me)) +
-                         ": another user could replace what iocwall writes there; run: chown " +
-                         (me == 0 ? std::string("root:root") : std::to_string(me)) + " " + path);
-  }
+  Status owner = CheckOwner(st, path, rules);
+  if (!owner.ok()) return owner;
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return Status::Error(rules.what + " " + path + " is writable by group or others (mode " +
                          Mode(st.st_mode) +
@@ -86,6 +90,12 @@ Result<UniqueFd> OpenDirAt(int at, const std::string& name, const std::string& p
                            path);
     }
     if (err == ENOTDIR) return Status::Error(rules.what + " " + path + " is not a directory");
+    // Without CAP_DAC_OVERRIDE (dropped after start-up) root cannot enter another user's
+    // private directory: say whose it is rather than "Permission denied".
+    if (err == EACCES && fstatat(at, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      Status owner = CheckOwner(st, path, rules);
+      if (!owner.ok()) return owner;
+    }
     return Status::Error("cannot open " + rules.what + " " + path + ": " + strerror(err));
   }
   Status s = CheckDir(fd.get(), path, rules);

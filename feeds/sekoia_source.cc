@@ -447,7 +447,8 @@ Status SekoiaOptions::Validate() const {
   }
   const bool https = url.rfind("https://", 0) == 0;
   const bool http = url.rfind("http://", 0) == 0;
-  if (!https && !http) return Status::Error("url must start with https:// (got \"" + url + "\")");
+  if (!https && !http)
+    return Status::Error("url must start with https:// (got \"" + ScrubUrl(url) + "\")");
   if (http && !allow_http) {
     return Status::Error(
         "url uses plain http, which would send the API key in clear; use "

@@ -137,6 +137,8 @@ chmod 755 "$nb"
 printf '192.0.2.1\n' >"$nb/list.txt"
 printf '[files]\npath = %s/list.txt\n[sync]\nstate_dir = %s/state\n' "$nb" "$nb" >"$nb/nb.conf"
 chmod 644 "$nb/list.txt" "$nb/nb.conf"
+mkdir -m 0700 "$nb/state"
+chown 65534:65534 "$nb/state"  # its own state_dir (and writer lock), as a daemon needs
 ip netns exec "$CW_GW" setpriv --reuid=65534 --regid=65534 --clear-groups \
   "$bin/iocwall" -c "$nb/nb.conf" >"$CW_WORK/nobody.log" 2>&1 &
 nbd=$!
@@ -145,6 +147,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups sleep 30 &
 ctl=$!
 CW_PIDS+=("$ctl")
 for _ in $(seq 100); do grep -q "cycle " "$CW_WORK/nobody.log" && break; sleep 0.1; done
+sed 's/^/  nobody daemon | /' "$CW_WORK/nobody.log" | head -5
 check "daemon (as nobody) runs with uid 65534" test "$(awk '/^Uid/ {print $2}' /proc/$nbd/status)" = 65534
 check "daemon is non-dumpable (/proc/PID owned by root)" test "$(stat -c %u /proc/$nbd/status)" = 0
 check "control: a dumpable process of nobody owns its /proc/PID" test "$(stat -c %u /proc/$ctl/status)" = 65534

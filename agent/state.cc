@@ -13,7 +13,6 @@
 #include <string_view>
 
 #include "agent/applied_state.h"
-
 #include "feeds/safe_file.h"
 
 namespace iocwall {
@@ -92,21 +91,26 @@ class FileStateStore : public StateStore {
   }
 
   Status SaveApplied(const AppliedCopy& copy) override {
-    Status d = EnsureDirs();
-    if (!d.ok()) return d;
-    return WriteFileAtomic(dir_ + "/applied.state", SerializeApplied(copy));
+    auto d = OpenDirs(true, false);
+    if (!d.ok()) return d.status();
+    return WriteFileAtomicAt(d->get(), "applied.state", SerializeApplied(copy), 0600,
+                             dir_ + "/applied.state");
   }
 
   Result<std::optional<AppliedCopy>> LoadApplied() override {
-    std::string path = dir_ + "/applied.state";
-    auto data = ReadWhole(path);
+    auto d = OpenDirs(false, false);
+    if (!d.ok()) return d.status();
+    if (!d->valid()) return std::optional<AppliedCopy>();
+    const std::string path = dir_ + "/applied.state";
+    // It holds the committed ranges: as large as a snapshot at most.
+    auto data = Read(d->get(), "applied.state", path, limits_.snapshot_max_bytes);
     if (!data.ok()) return data.status();
     if (!data.value()) return std::optional<AppliedCopy>();
     auto copy = ParseApplied(**data);
     if (!copy.ok()) {
       // Only an optimisation: without it the kernel is read as before.
       return Status::Error("state file " + path + " is corrupt (" + copy.message() + "); " +
-                           SetAside(path));
+                           SetAsideAt(d->get(), "applied.state", dir_, "corrupt"));
     }
     return std::optional<AppliedCopy>(std::move(copy.value()));
   }

@@ -139,12 +139,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_body(int(arg), "text/plain", body)
         elif kind == "redirect":
             auth = self.headers.get("Authorization", "")
-            b64 = auth[6:] if auth.startswith("Basic ") else auth
-            try:
-                user, _, key = base64.b64decode(b64).decode("utf-8", "replace").partition(":")
-            except Exception:
-                user, key = "?", "?"
+            if auth.startswith("Basic "):
+                b64 = auth[6:]
+                try:
+                    user, _, key = base64.b64decode(b64).decode("utf-8", "replace").partition(":")
+                except Exception:
+                    user, key = "?", "?"
+            else:  # Bearer: the token is the key; echo its Basic form as well
+                user, key = "iocwall", auth.partition(" ")[2]
+                b64 = base64.b64encode(("%s:%s" % (user, key)).encode()).decode()
             loc = "https://%s:%s@login.example/sso/%s/%s/%s?key=%s" % (user, key, b64, b64.rstrip("="), key, key)
+            # Header values are latin-1 on the wire: anything else is escaped, not a crash.
+            loc = loc.encode("latin-1", "backslashreplace").decode("latin-1")
             self.send_body(int(arg), "text/plain", b"", headers=(("Location", loc),))
         else:
             self.send_body(500, "text/plain", b"unknown mode\n")

@@ -1,7 +1,5 @@
 #include "agent/metrics.h"
 
-#include "agent/state.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+
+#include "agent/state.h"
 
 namespace iocwall {
 namespace {

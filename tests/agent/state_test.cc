@@ -172,6 +172,7 @@ TEST_F(FileStoreTest, SymlinkedStateDirIsRefusedAndItsTargetLeftAlone) {
   const std::string target = dir_ + "-target";
   std::filesystem::remove_all(target);
   ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(target.c_str(), 0755), 0);  // whatever the umask
   ASSERT_EQ(::symlink(target.c_str(), dir_.c_str()), 0);
   auto store = MakeFileStateStore(dir_);
   Status s = store->SaveReport("{}");

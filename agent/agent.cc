@@ -16,6 +16,21 @@
 namespace iocwall {
 namespace {
 
+// Entries whose host bits were set are used widened; say so in the feed's own words, a few
+// per source and cycle (the count is in the report's warnings figure).
+void LogWidened(const std::string& source, const ParseStats& stats) {
+  constexpr size_t kShown = 3;
+  for (size_t i = 0; i < stats.widened.size() && i < kShown; ++i) {
+    const WidenedLine& w = stats.widened[i];
+    LogNotice(w.text + " in " + source + " widened to " + w.prefix.ToString() + " (line " +
+              std::to_string(w.line_no) + ": host bits were set)");
+  }
+  if (stats.host_bits_cleared > kShown) {
+    LogNotice(source + ": " + std::to_string(stats.host_bits_cleared - kShown) +
+              " more entries with host bits set were widened");
+  }
+}
+
 using Json = nlohmann::json;
 
 double SecondsSince(Clock* clock, std::chrono::steady_clock::time_point t0) {
@@ -330,6 +345,7 @@ Agent::Decision Agent::Decide() {
     s.rejected = fr.stats.rejected;
     s.warnings = fr.stats.host_bits_cleared;
     s.rejected_samples = fr.stats.samples;
+    LogWidened(s.name, fr.stats);
     if (s.ok) {
       s.error.clear();
       s.error_class.clear();

@@ -48,6 +48,8 @@ constexpr KeySpec kKeys[] = {
     {"collections.id", true, "IOC collection (feed) id; repeat for several, they are merged"},
     {"files.path", true, "local list file, one entry per line; repeatable"},
     {"allowlist.prefix", true, "address or CIDR never blocked; repeatable"},
+    {"allowlist.connected_networks", false,
+     "never block the networks this host is directly connected to (default true)"},
     {"sync.interval", false, "time between cycles (default 5m)"},
     {"sync.jitter", false, "random delay added to each interval (default 30s)"},
     {"sync.state_dir", false, "where the last good lists live (default /var/lib/iocwall)"},
@@ -305,6 +307,7 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
     if (!p.ok()) return cv.Bad("allowlist.prefix", text, p.message());
     c->allowlist.push_back(p.value());
   }
+  IOCWALL_TRY(cv.Bool("allowlist.connected_networks", &c->allow_connected_networks));
 
   IOCWALL_TRY(cv.Duration("sync.interval", &c->sync.interval));
   IOCWALL_TRY(cv.Duration("sync.jitter", &c->sync.jitter));
@@ -425,6 +428,26 @@ std::string HelpText() {
   return out.str();
 }
 
+std::string UnknownOptionMessage(const std::string& token) {
+  // Boost quotes the whole token: "--api.api_key=KEY" or "-kKEY" would print the value, which
+  // may be the very key someone tried to pass on the command line. Quote the name only.
+  std::string name = token;
+  bool cut = false;
+  if (name.rfind("--", 0) == 0) {
+    const size_t eq = name.find('=');
+    cut = eq != std::string::npos;
+    if (cut) name.resize(eq);
+  } else if (name.size() > 2 && name[0] == '-') {
+    name.resize(2);
+    cut = true;
+  }
+  for (char& c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return "unrecognised option '" + name + "'" +
+         (cut ? " (the text after it is not shown)" : std::string());
+}
+
 Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   po::options_description modes = ModeOptions();
   po::options_description keys = KeyOptions();
@@ -435,9 +458,17 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   std::set<std::string> from_cli;
   try {
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
-    po::parsed_options parsed = po::command_line_parser(rest).options(all).run();
+    // No guessing: "--api.api_key SECRET" must not be taken for --api.api_key_file, which
+    // would then quote SECRET as a file name.
+    po::parsed_options parsed =
+        po::command_line_parser(rest)
+            .options(all)
+            .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+            .run();
     for (const auto& o : parsed.options) from_cli.insert(o.string_key);
     po::store(parsed, vm);
+  } catch (const po::unknown_option& e) {
+    return Status::Error(UnknownOptionMessage(e.get_option_name()) + " (see iocwall --help)");
   } catch (const po::error& e) {
     return Status::Error(std::string(e.what()) + " (see iocwall --help)");
   }

@@ -53,6 +53,7 @@ struct Config {
   std::vector<std::string> collections;
   std::vector<std::string> files;
   std::vector<Prefix> allowlist;
+  bool allow_connected_networks = true;  // [allowlist] connected_networks: never block them
   SyncConfig sync;
   TableSpec nft;
   std::string metrics_textfile;
@@ -86,6 +87,9 @@ struct Invocation {
 
 // Parses argv and (except for --help/--version) the configuration file it names.
 Result<Invocation> ParseInvocation(const std::vector<std::string>& args);
+// The error for an unknown command-line token: the option's name only, never the text after
+// '=' (or after a short option's letter), which may be a value such as the API key.
+std::string UnknownOptionMessage(const std::string& token);
 
 // The --help text: every flag and every configuration key.
 std::string HelpText();

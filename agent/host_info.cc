@@ -30,15 +30,44 @@ Prefix FromSockaddr(const sockaddr* sa) {
   return p;
 }
 
+constexpr unsigned kRtfUp = 0x0001;
+constexpr unsigned kRtfGateway = 0x0002;
+constexpr unsigned kRtfReject = 0x0200;
+
+std::string Slurp(const char* path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool Hex(const std::string& t, unsigned long* v) {
+  if (t.empty() || t.size() > 16 ||
+      t.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return false;
+  }
+  *v = std::stoul(t, nullptr, 16);
+  return true;
+}
+
 class SystemHostInfo : public HostInfo {
  public:
-  explicit SystemHostInfo(std::vector<std::string> urls) : urls_(std::move(urls)) {}
+  SystemHostInfo(std::vector<std::string> urls, HostInfoOptions options)
+      : urls_(std::move(urls)), options_(options) {}
 
   std::vector<ProtectedAddress> ProtectedAddresses() override {
     std::vector<ProtectedAddress> out;
     Interfaces(&out);
     Gateways4(&out);
     Gateways6(&out);
+    if (options_.connected_networks) {
+      for (auto& p : ConnectedNetworks4(Slurp("/proc/net/route"), options_.min_len_v4)) {
+        out.push_back(std::move(p));
+      }
+      for (auto& p : ConnectedNetworks6(Slurp("/proc/net/ipv6_route"), options_.min_len_v6)) {
+        out.push_back(std::move(p));
+      }
+    }
     for (const auto& url : urls_) Resolve(url, &out);
     return out;
   }
@@ -111,9 +140,70 @@ class SystemHostInfo : public HostInfo {
   }
 
   std::vector<std::string> urls_;
+  HostInfoOptions options_;
 };
 
 }  // namespace
+
+std::vector<ProtectedAddress> ConnectedNetworks4(const std::string& text, uint8_t min_len) {
+  // Iface Destination Gateway Flags RefCnt Use Metric Mask ...; addresses in host-order hex
+  // of the network-order bytes (what ntohl undoes).
+  std::vector<ProtectedAddress> out;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string iface, dest, gw, flags, ref, use, metric, mask;
+    if (!(f >> iface >> dest >> gw >> flags >> ref >> use >> metric >> mask)) continue;
+    unsigned long d = 0, g = 0, fl = 0, m = 0;
+    if (!Hex(dest, &d) || !Hex(gw, &g) || !Hex(flags, &fl) || !Hex(mask, &m)) continue;
+    if (iface == "lo" || !(fl & kRtfUp) || (fl & (kRtfGateway | kRtfReject)) || g != 0) continue;
+    const uint32_t mask_host = ntohl(static_cast<uint32_t>(m));
+    const int len = __builtin_popcount(mask_host);
+    if (len < min_len || mask_host != (len == 0 ? 0u : ~uint32_t{0} << (32 - len))) continue;
+    Prefix p;
+    p.family = Family::kV4;
+    p.addr = ntohl(static_cast<uint32_t>(d)) & mask_host;
+    p.len = static_cast<uint8_t>(len);
+    out.push_back({p, "directly connected network on " + iface});
+  }
+  return out;
+}
+
+std::vector<ProtectedAddress> ConnectedNetworks6(const std::string& text, uint8_t min_len) {
+  // dest destlen src srclen nexthop metric refcnt use flags iface, all hex.
+  std::vector<ProtectedAddress> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string dest, dlen, src, slen, hop, metric, ref, use, flags, iface;
+    if (!(f >> dest >> dlen >> src >> slen >> hop >> metric >> ref >> use >> flags >> iface)) {
+      continue;
+    }
+    unsigned long len = 0, fl = 0;
+    if (dest.size() != 32 || !Hex(dlen, &len) || !Hex(flags, &fl) || len > 128) continue;
+    if (iface == "lo" || !(fl & kRtfUp) || (fl & (kRtfGateway | kRtfReject))) continue;
+    if (hop != std::string(32, '0') || len < min_len) continue;
+    u128 v = 0;
+    bool ok = true;
+    for (char c : dest) {
+      unsigned long nib = 0;
+      ok = ok && Hex(std::string(1, c), &nib);
+      v = (v << 4) | static_cast<u128>(nib);
+    }
+    if (!ok) continue;
+    Prefix p;
+    p.family = Family::kV6;
+    p.len = static_cast<uint8_t>(len);
+    p.addr = len == 0 ? 0 : len == 128 ? v : v & ~((u128{1} << (128 - len)) - 1);
+    // Multicast and link-local are always protected anyway; a LAN's /64 is what matters.
+    if ((v >> 120) == 0xff) continue;
+    out.push_back({p, "directly connected network on " + iface});
+  }
+  return out;
+}
 
 std::string HostOfUrl(const std::string& url) {
   size_t s = url.find("://");
@@ -128,8 +218,9 @@ std::string HostOfUrl(const std::string& url) {
   return rest.substr(0, rest.find(':'));
 }
 
-std::unique_ptr<HostInfo> MakeSystemHostInfo(std::vector<std::string> urls) {
-  return std::make_unique<SystemHostInfo>(std::move(urls));
+std::unique_ptr<HostInfo> MakeSystemHostInfo(std::vector<std::string> urls,
+                                             HostInfoOptions options) {
+  return std::make_unique<SystemHostInfo>(std::move(urls), options);
 }
 
 }  // namespace iocwall

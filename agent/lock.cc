@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/state.h"
+#include "feeds/safe_file.h"
 
 namespace iocwall {
 namespace {
@@ -24,15 +25,19 @@ constexpr char kAnswerFile[] = "handover.answer";
 std::string ErrnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 // Opens the state directory itself, never through a symbolic link, creating it (0700) when
-// it does not exist yet.
+// it does not exist yet; refuses one that another user owns or could write (safe_file.h).
 int OpenDir(const std::string& dir, std::string* error) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    *error = ErrnoText("cannot create state directory " + dir);
+  DirRules rules;
+  rules.create = true;
+  rules.private_mode = true;
+  rules.mode = 0700;
+  rules.what = "state_dir";
+  auto d = OpenTrustedDir(dir, rules);
+  if (!d.ok()) {
+    *error = d.message();
     return -1;
   }
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) *error = ErrnoText("cannot open state directory " + dir);
-  return fd;
+  return d->release();
 }
 
 // Reads a small file of the state directory (a regular file, never through a link).
@@ -83,9 +88,19 @@ Result<WriterLock> WriterLock::Acquire(const std::string& state_dir, const std::
   std::string error;
   int dfd = OpenDir(state_dir, &error);
   if (dfd < 0) return Status::Error(error);
-  int fd = ::openat(dfd, kLockFile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // An existing lock file is opened as is, never through a link; a new one is created with
+  // O_EXCL (another iocwall may create it at the same moment: then open that one).
+  constexpr int kOpen = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int fd = ::openat(dfd, kLockFile, kOpen);
+  if (fd < 0 && errno == ENOENT) fd = ::openat(dfd, kLockFile, kOpen | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 && errno == EEXIST) fd = ::openat(dfd, kLockFile, kOpen);
   ::close(dfd);
   if (fd < 0) return Status::Error(ErrnoText("cannot open " + state_dir + "/" + kLockFile));
+  struct stat lst {};
+  if (::fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode)) {
+    ::close(fd);
+    return Status::Error(state_dir + "/" + kLockFile + " is not a regular file; remove it");
+  }
   WriterLock lock(fd);
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {

@@ -50,7 +50,7 @@ std::unique_ptr<Runtime> MakeRuntime(const Config& config) {
   std::vector<std::string> urls;
   if (!config.collections.empty()) urls.push_back(config.api.url);
   if (config.api.proxy && !config.api.proxy->empty()) urls.push_back(*config.api.proxy);
-  rt->host = MakeSystemHostInfo(urls);
+  rt->host = MakeSystemHostInfo(urls, HostOptionsFor(config));
   auto sources = MakeSources(config, &SystemClock());
   // Under systemd's watchdog a long fetch (a million entries, a slow server, back-off waits)
   // must not look like a hang: each page, and each second of a transfer or a wait, pets it.
@@ -97,6 +97,7 @@ int RunStatus(const Invocation& inv) {
     ver = VerifyKernel(backend.get(), c.nft, k, *report->committed, now);
   }
   StatusView v = Evaluate(c, ks.ok() ? &k : nullptr, ks.message(), report, now, ver);
+  if (!text.ok()) v.reasons.push_back(text.message());  // untrusted state_dir, a planted file
   if (text.ok() && text.value() && !report) {
     v.reasons.push_back("state.json in " + c.sync.state_dir + " is unreadable");
   }
@@ -131,8 +132,9 @@ int RunExplain(const Invocation& inv) {
       protected_ip = true;
     }
   }
-  auto host = MakeSystemHostInfo(c.collections.empty() ? std::vector<std::string>{}
-                                                       : std::vector<std::string>{c.api.url});
+  auto host = MakeSystemHostInfo(
+      c.collections.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.api.url},
+      HostOptionsFor(c));
   for (const auto& h : host->ProtectedAddresses()) {
     if (h.prefix.family == ip->family && h.prefix.First() <= a && a <= h.prefix.Last()) {
       std::cout << "  never blocked: " << h.why << "\n";
@@ -456,6 +458,7 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
 }
 
 int Main(int argc, char** argv) {
+  MakeNonDumpable();  // before anything reads the key or a flag that might hold it
   std::vector<std::string> args(argv, argv + argc);
   auto inv = ParseInvocation(args);
   if (!inv.ok()) {

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "agent/state.h"
+
 namespace iocwall {
 namespace {
 
@@ -229,43 +231,9 @@ std::string MetricsRecorder::Render(const CycleReport& r, const KernelStatus* k,
 }
 
 Status WriteMetricsFile(const std::string& path, const std::string& text, mode_t mode) {
-  auto fail = [&](const std::string& what, const std::string& file) {
-    return Status::Error("cannot " + what + " " + file + ": " + std::strerror(errno));
-  };
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return fail("write", tmp);
-  // Explicit: the creation mode is filtered by the umask (the unit sets 0077).
-  if (::fchmod(fd, mode) != 0) {
-    Status s = fail("set the mode of", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = fail("write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    off += static_cast<size_t>(n);
-  }
-  // No fsync: the file is rewritten every cycle and is worthless after a crash.
-  if (::close(fd) != 0) {
-    Status s = fail("write", tmp);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = fail("rename into", path);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return Status::Ok();
+  // In a directory the exporter's user may reach: the directory is checked (root's, not
+  // group/other-writable, not a link) and the temporary created O_EXCL|O_NOFOLLOW (state.h).
+  return WriteFileAtomic(path, text, mode, "metrics directory");
 }
 
 }  // namespace iocwall

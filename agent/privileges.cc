@@ -1,6 +1,10 @@
 #include "agent/privileges.h"
 
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "agent/log.h"
 
@@ -10,6 +14,15 @@
 #endif
 
 namespace iocwall {
+
+bool MakeNonDumpable() {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    LogWarning(std::string("privileges: cannot make the process non-dumpable: ") +
+               std::strerror(errno) + "; a core dump could hold the API key");
+    return false;
+  }
+  return true;
+}
 
 #ifdef IOCWALL_HAVE_CAPNG
 namespace {

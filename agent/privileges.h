@@ -22,4 +22,9 @@ struct PrivilegeDrop {
 // Never fails the agent: whatever could not be done is logged as a warning and reported.
 PrivilegeDrop DropPrivileges();
 
+// PR_SET_DUMPABLE 0, first thing in main: no core dump of a process that holds the API key
+// (and libcurl's copies of it, which iocwall cannot protect), and no ptrace or /proc/PID/mem
+// access by other processes of the same uid. False when the kernel refused (logged).
+bool MakeNonDumpable();
+
 }  // namespace iocwall

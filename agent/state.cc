@@ -9,20 +9,16 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 #include <string_view>
 
 #include "agent/applied_state.h"
+#include "feeds/safe_file.h"
 
 namespace iocwall {
 namespace {
 
 constexpr const char* kMagic = "# iocwall snapshot v1";
-
-std::string Errno(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 // File name for a source: readable, and unique even when two names differ only by characters
 // that are not safe in a file name.
@@ -40,150 +36,153 @@ std::string FileNameFor(const std::string& source) {
   return safe + "." + std::string(hex, 8) + ".list";
 }
 
-Result<std::optional<std::string>> ReadWhole(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return Status::Error(Errno("cannot read", path));
-  }
-  std::string data;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = Status::Error(Errno("cannot read", path));
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return std::optional<std::string>(std::move(data));
-}
-
-// Moves an unusable file out of the way so that the next write starts clean, and keeps it for
-// the operator to inspect.
-std::string SetAside(const std::string& path) {
-  std::string aside = path + ".corrupt-" + std::to_string(std::time(nullptr));
-  if (::rename(path.c_str(), aside.c_str()) != 0) return "could not set it aside";
-  return "set aside as " + aside;
+DirRules StateDirRules(bool create) {
+  DirRules r;
+  r.create = create;
+  r.private_mode = create;  // writers tighten an existing directory; readers leave it be
+  r.mode = 0700;
+  r.what = "state_dir";
+  return r;
 }
 
 class FileStateStore : public StateStore {
  public:
-  explicit FileStateStore(std::string dir) : dir_(std::move(dir)) {}
+  FileStateStore(std::string dir, FileStateLimits limits) : dir_(std::move(dir)), limits_(limits) {}
 
   Status SaveSnapshot(const Snapshot& s) override {
-    Status d = EnsureDirs();
-    if (!d.ok()) return d;
-    return WriteFileAtomic(dir_ + "/sources/" + FileNameFor(s.source), SerializeSnapshot(s));
+    auto d = OpenDirs(true, true);
+    if (!d.ok()) return d.status();
+    return WriteFileAtomicAt(d->get(), FileNameFor(s.source), SerializeSnapshot(s), 0600,
+                             Sources() + "/" + FileNameFor(s.source));
   }
 
   Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
-    std::string path = dir_ + "/sources/" + FileNameFor(source);
-    auto text = ReadWhole(path);
+    auto d = OpenDirs(false, true);
+    if (!d.ok()) return d.status();
+    if (!d->valid()) return std::optional<Snapshot>();
+    const std::string name = FileNameFor(source);
+    const std::string path = Sources() + "/" + name;
+    auto text = Read(d->get(), name, path, limits_.snapshot_max_bytes);
     if (!text.ok()) return text.status();
     if (!text.value()) return std::optional<Snapshot>();
     auto snap = ParseSnapshot(**text);
     if (!snap.ok()) {
       return Status::Error("state file " + path + " is corrupt (" + snap.message() + "); " +
-                           SetAside(path));
+                           SetAsideAt(d->get(), name, Sources(), "corrupt"));
     }
     if (snap->source != source) {
       return Status::Error("state file " + path + " belongs to '" + snap->source + "', not '" +
-                           source + "'; " + SetAside(path));
+                           source + "'; " + SetAsideAt(d->get(), name, Sources(), "corrupt"));
     }
     return std::optional<Snapshot>(std::move(snap.value()));
   }
 
   Status SaveReport(const std::string& json) override {
-    Status d = EnsureDirs();
-    if (!d.ok()) return d;
-    return WriteFileAtomic(dir_ + "/state.json", json);
+    auto d = OpenDirs(true, false);
+    if (!d.ok()) return d.status();
+    return WriteFileAtomicAt(d->get(), "state.json", json, 0600, dir_ + "/state.json");
   }
 
   Result<std::optional<std::string>> LoadReport() override {
-    return ReadWhole(dir_ + "/state.json");
+    auto d = OpenDirs(false, false);
+    if (!d.ok()) return d.status();
+    if (!d->valid()) return std::optional<std::string>();
+    return Read(d->get(), "state.json", dir_ + "/state.json", limits_.report_max_bytes);
   }
 
   Status SaveApplied(const AppliedCopy& copy) override {
-    Status d = EnsureDirs();
-    if (!d.ok()) return d;
-    return WriteFileAtomic(dir_ + "/applied.state", SerializeApplied(copy));
+    auto d = OpenDirs(true, false);
+    if (!d.ok()) return d.status();
+    return WriteFileAtomicAt(d->get(), "applied.state", SerializeApplied(copy), 0600,
+                             dir_ + "/applied.state");
   }
 
   Result<std::optional<AppliedCopy>> LoadApplied() override {
-    std::string path = dir_ + "/applied.state";
-    auto data = ReadWhole(path);
+    auto d = OpenDirs(false, false);
+    if (!d.ok()) return d.status();
+    if (!d->valid()) return std::optional<AppliedCopy>();
+    const std::string path = dir_ + "/applied.state";
+    // It holds the committed ranges: as large as a snapshot at most.
+    auto data = Read(d->get(), "applied.state", path, limits_.snapshot_max_bytes);
     if (!data.ok()) return data.status();
     if (!data.value()) return std::optional<AppliedCopy>();
     auto copy = ParseApplied(**data);
     if (!copy.ok()) {
       // Only an optimisation: without it the kernel is read as before.
       return Status::Error("state file " + path + " is corrupt (" + copy.message() + "); " +
-                           SetAside(path));
+                           SetAsideAt(d->get(), "applied.state", dir_, "corrupt"));
     }
     return std::optional<AppliedCopy>(std::move(copy.value()));
   }
 
  private:
-  Status EnsureDirs() {
-    for (const std::string& d : {dir_, dir_ + "/sources"}) {
-      if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
-        return Status::Error(Errno("cannot create state directory", d));
-      }
-      // An existing directory may have been created with looser rights; state is private.
-      if (::chmod(d.c_str(), 0700) != 0) return Status::Error(Errno("cannot chmod", d));
+  std::string Sources() const { return dir_ + "/sources"; }
+
+  // The state directory (or its sources/ subdirectory), checked; an invalid fd when it does
+  // not exist and create is false (nothing saved yet).
+  Result<UniqueFd> OpenDirs(bool create, bool sources) {
+    auto top = OpenTrustedDir(dir_, StateDirRules(create));
+    if (!top.ok()) {
+      if (!create && !Exists(dir_)) return UniqueFd();
+      return top.status();
     }
-    return Status::Ok();
+    if (!sources) return top;
+    auto sub = OpenTrustedSubdir(top->get(), dir_, "sources", StateDirRules(create));
+    if (!sub.ok() && !create && !Exists(Sources())) return UniqueFd();
+    return sub;
   }
+
+  static bool Exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 || errno != ENOENT;
+  }
+
+  // A regular file of bounded size; anything else (a FIFO, a device, a link, a huge file) is
+  // moved aside so that the next write starts clean, and kept for the operator to inspect.
+  static Result<std::optional<std::string>> Read(int dir_fd, const std::string& name,
+                                                 const std::string& path, size_t cap) {
+    ReadOutcome r = ReadRegularFile(dir_fd, name, cap, /*follow_symlinks=*/false);
+    switch (r.kind) {
+      case ReadOutcome::kOk:
+        return std::optional<std::string>(std::move(r.data));
+      case ReadOutcome::kAbsent:
+        return std::optional<std::string>();
+      case ReadOutcome::kUnusable: {
+        const size_t slash = path.find_last_of('/');
+        return Status::Error("state file " + path + " " + r.message + "; not used, " +
+                             SetAsideAt(dir_fd, name, path.substr(0, slash), "bad"));
+      }
+      case ReadOutcome::kError:
+        break;
+    }
+    return Status::Error("state file " + path + ": " + r.message);
+  }
+
   std::string dir_;
+  FileStateLimits limits_;
 };
 
 }  // namespace
 
-std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir) {
-  return std::make_unique<FileStateStore>(dir);
+std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir, FileStateLimits limits) {
+  return std::make_unique<FileStateStore>(dir, limits);
 }
 
-Status WriteFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Error(Errno("cannot write", tmp));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = Status::Error(Errno("cannot write", tmp));
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    off += static_cast<size_t>(n);
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode,
+                       const std::string& what) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    return Status::Error(path + " does not name a file");
   }
-  if (::fsync(fd) != 0) {
-    Status s = Status::Error(Errno("cannot sync", tmp));
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = Status::Error(Errno("cannot rename into", path));
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  // The rename is durable only once the directory entry is on disk.
-  std::string dir = path.substr(0, path.find_last_of('/'));
-  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
+  DirRules rules;
+  rules.what = what;
+  auto d = OpenTrustedDir(dir, rules);
+  if (!d.ok()) return d.status();
+  return WriteFileAtomicAt(d->get(), name, data, mode, path);
 }
 
 std::string SerializeSnapshot(const Snapshot& s) {

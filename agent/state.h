@@ -3,6 +3,9 @@
 // interface so that the agent is tested with an in-memory fake.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,15 +49,28 @@ class StateStore {
   virtual Result<std::optional<AppliedCopy>> LoadApplied() = 0;
 };
 
+// Caps on what the store reads back: a state file larger than this is not iocwall's (or was
+// planted) and is set aside rather than read into memory.
+struct FileStateLimits {
+  size_t report_max_bytes = size_t{16} << 20;   // state.json: a few KiB in practice
+  size_t snapshot_max_bytes = size_t{1} << 30;  // 10M entries with ids fit
+};
+
 // Files under a directory: 0700 directory, 0600 files, written through a temporary file,
-// fsync and rename.
-std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir);
+// fsync and rename. The directory must not be a symbolic link, must be owned by the effective
+// user (root) and not writable by group or others: else every call fails saying how to fix it.
+// A state file that is not a regular file under the cap is set aside (*.bad-TIME), not read.
+std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir, FileStateLimits limits = {});
 
 // Serialisation of a snapshot (exposed for tests and the fuzzer).
 std::string SerializeSnapshot(const Snapshot& snapshot);
 Result<Snapshot> ParseSnapshot(const std::string& text);
 
-// Writes `data` to `path` atomically with mode 0600 (temporary file, fsync, rename, fsync dir).
-Status WriteFileAtomic(const std::string& path, const std::string& data);
+// Writes `data` to `path` atomically (an O_EXCL|O_NOFOLLOW temporary, fsync, rename, fsync
+// dir) with `mode`. The directory holding `path` must pass the state directory's checks
+// (not a symlink, owned by the effective user, not writable by group or others; readable by
+// others is fine); `what` names it in messages ("metrics directory").
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0600,
+                       const std::string& what = "directory");
 
 }  // namespace iocwall

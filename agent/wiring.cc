@@ -40,6 +40,14 @@ std::vector<std::unique_ptr<Source>> MakeSources(const Config& c, Clock* clock) 
   return out;
 }
 
+HostInfoOptions HostOptionsFor(const Config& c) {
+  HostInfoOptions o;
+  o.connected_networks = c.allow_connected_networks;
+  o.min_len_v4 = c.sync.min_prefix_v4;
+  o.min_len_v6 = c.sync.min_prefix_v6;
+  return o;
+}
+
 Status CheckConfig(const Config& c) {
   Status s = Validate(c);
   if (!s.ok()) return s;

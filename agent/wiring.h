@@ -7,11 +7,16 @@
 
 #include "agent/config.h"
 #include "agent/core/clock.h"
+#include "agent/host_info.h"
 #include "feeds/source.h"
 
 namespace iocwall {
 
 std::vector<std::unique_ptr<Source>> MakeSources(const Config& config, Clock* clock);
+
+// What the host protects, as the configuration asks ([allowlist] connected_networks, and the
+// minimum prefix lengths, below which a connected route is not protected).
+HostInfoOptions HostOptionsFor(const Config& config);
 
 // The checks of --check-config that need no network: the configuration as a whole, each
 // source's options, and the API key file (present, non-empty, not readable by others).

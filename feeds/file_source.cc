@@ -2,56 +2,40 @@
 
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 
 #include "feeds/list_body.h"
+#include "feeds/safe_file.h"
 
 namespace iocwall {
 
 namespace {
 
-// Reads the whole file; on failure sets r's error and returns false.
+// Reads the whole file; on failure sets r's error and returns false. A list file may be a
+// symbolic link (tools swap lists that way); it must still be a regular file under the cap,
+// and a FIFO or a device does not hang or exhaust the agent.
 bool ReadWhole(const std::string& path, size_t max_bytes, std::string* out, FetchResult* r) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    r->error = FetchError::kConfig;
-    r->status = Status::Error("cannot open: " + std::string(strerror(errno)));
-    return false;
+  ReadOutcome o = ReadRegularFile(AT_FDCWD, path, max_bytes, /*follow_symlinks=*/true);
+  switch (o.kind) {
+    case ReadOutcome::kOk:
+      *out = std::move(o.data);
+      return true;
+    case ReadOutcome::kAbsent:
+      r->error = FetchError::kConfig;
+      r->status = Status::Error("cannot open: " + std::string(strerror(ENOENT)));
+      return false;
+    case ReadOutcome::kUnusable:
+      r->error = o.too_large ? FetchError::kTooLarge : FetchError::kConfig;
+      r->status = Status::Error(o.message + " (max_bytes " + std::to_string(max_bytes) + ")");
+      return false;
+    case ReadOutcome::kError:
+      break;
   }
-  struct stat st {};
-  bool ok = true;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    r->error = FetchError::kConfig;
-    r->status = Status::Error("not a regular file");
-    ok = false;
-  } else if (static_cast<size_t>(st.st_size) > max_bytes) {
-    r->error = FetchError::kTooLarge;
-    r->status = Status::Error("larger than max_bytes (" + std::to_string(st.st_size) + " > " +
-                              std::to_string(max_bytes) + " bytes)");
-    ok = false;
-  } else {
-    out->resize(static_cast<size_t>(st.st_size));
-    size_t used = 0;
-    while (used < out->size()) {
-      const ssize_t n = read(fd, out->data() + used, out->size() - used);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        r->error = FetchError::kConfig;
-        r->status = Status::Error("cannot read: " + std::string(strerror(errno)));
-        ok = false;
-        break;
-      }
-      if (n == 0) break;  // the file shrank while being read: take what is there
-      used += static_cast<size_t>(n);
-    }
-    out->resize(used);
-  }
-  close(fd);
-  return ok;
+  r->error = FetchError::kConfig;
+  r->status = Status::Error(o.message);
+  return false;
 }
 
 }  // namespace

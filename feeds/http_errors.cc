@@ -60,6 +60,26 @@ FailureClass ClassifyCurlError(CURLcode code, const char* errbuf, bool over_cap,
   }
 }
 
+std::string ScrubUrl(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const size_t scheme = url.find("://");
+  const size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const size_t path = url.find('/', host);
+  const size_t at = url.substr(0, path).rfind('@');
+  std::string out(url.substr(0, host));
+  if (at != std::string_view::npos && at >= host) {
+    out += "[credentials removed]@";
+    out += url.substr(at + 1);
+  } else {
+    out += url.substr(host);
+  }
+  for (char& c : out) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';
+  }
+  return out;
+}
+
 FailureClass ClassifyHttpStatus(long http, std::string_view body, std::string_view location) {
   const std::string head = "HTTP " + std::to_string(http) + ": ";
   std::string said;

@@ -23,8 +23,12 @@ struct FailureClass {
 // empty); over_cap: the body callback stopped the transfer at the size cap `cap`.
 FailureClass ClassifyCurlError(CURLcode code, const char* errbuf, bool over_cap, size_t cap);
 
+// A URL as it may be quoted: without its userinfo ("user:password@"), query and fragment,
+// any of which could carry credentials. Control bytes become spaces.
+std::string ScrubUrl(std::string_view url);
+
 // A complete answer whose status is not 2xx. body: the answer (quoted in short when it is not
-// HTML); location: a redirect's target without its query.
+// HTML); location: a redirect's target, already through ScrubUrl.
 FailureClass ClassifyHttpStatus(long http, std::string_view body, std::string_view location);
 
 }  // namespace iocwall

@@ -79,7 +79,8 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   } else if (HeaderIs(name, "retry-after")) {
     t->retry_after.assign(value);
   } else if (HeaderIs(name, "location")) {
-    t->location.assign(value.substr(0, value.find('?')));  // a query could carry anything
+    // Quoted in the error (after ScrubUrl and the key scrubber): bounded like an excerpt.
+    t->location.assign(value.substr(0, 2048));
   }
   return n;
 }
@@ -95,32 +96,6 @@ std::optional<int64_t> ParseRetryAfter(const std::string& v, Clock* clock) {
   const time_t when = curl_getdate(v.c_str(), nullptr);
   if (when < 0) return std::nullopt;
   return std::max<int64_t>(0, static_cast<int64_t>(when) - clock->NowUnix());
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
-    if (i + 2 < in.size()) n |= static_cast<uint8_t>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
-  }
-  return out;
-}
-
-// A server (or a proxy) may echo what it received: the Authorization header, the decoded
-// credentials. Every form of the key goes before any of the body is excerpted into a message;
-// redacting the message afterwards misses a key the excerpt cut in half.
-std::string ScrubBody(std::string body, const std::string& user, const std::string& key) {
-  if (key.empty()) return body;
-  body = Redact(std::move(body), key);
-  body = Redact(std::move(body), Base64(user + ":" + key));
-  return Redact(std::move(body), Base64(key));
 }
 
 // One whole fetch: owns the handle, the key and the result being built.
@@ -141,7 +116,8 @@ class FetchRun {
   ~FetchRun() { backoff_->SetFetchHooks(nullptr, nullptr); }
 
   void Run();
-  const std::string& key() const { return key_.value(); }
+  // Every form of the key: applied to whatever a message quotes from the server or libcurl.
+  const KeyScrubber& scrubber() const { return scrub_; }
 
  private:
   void Fail(FetchError e, const std::string& message) {
@@ -173,6 +149,7 @@ class FetchRun {
   const std::chrono::steady_clock::time_point start_real_;
   std::chrono::steady_clock::time_point last_tick_{};
   Secret key_;
+  KeyScrubber scrub_;
   CurlEasy curl_;
   CurlSlist headers_;
   Transfer transfer_;
@@ -246,10 +223,10 @@ bool FetchRun::Setup() {
   if (o_.auth == SekoiaAuth::kBasic) {
     set(CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
     set(CURLOPT_USERNAME, o_.basic_user.c_str());
-    set(CURLOPT_PASSWORD, key_.value().c_str());
+    set(CURLOPT_PASSWORD, key_.c_str());
   } else {
     set(CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
-    set(CURLOPT_XOAUTH2_BEARER, key_.value().c_str());
+    set(CURLOPT_XOAUTH2_BEARER, key_.c_str());
   }
   if (!headers_.Append(text ? "Accept: text/plain" : "Accept: application/json")) {
     rc = CURLE_OUT_OF_MEMORY;
@@ -333,10 +310,15 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     FailureClass f;
     std::optional<int64_t> retry_after;
     if (code != CURLE_OK) {
-      f = ClassifyCurlError(code, errbuf_, transfer_.over_cap, o_.max_body_bytes);
+      // libcurl's text may quote a URL or a header it was given.
+      const std::string detail = scrub_.Scrub(errbuf_);
+      f = ClassifyCurlError(code, detail.c_str(), transfer_.over_cap, o_.max_body_bytes);
     } else if (http < 200 || http >= 300) {
-      f = ClassifyHttpStatus(http, ScrubBody(transfer_.body, o_.basic_user, key_.value()),
-                             transfer_.location);
+      // A server (or a proxy) may echo what it received, in its body or in a redirect's
+      // Location: every form of the key goes before anything is excerpted into a message
+      // (redacting the message afterwards misses a key the excerpt cut in half).
+      f = ClassifyHttpStatus(http, scrub_.Scrub(transfer_.body),
+                             scrub_.Scrub(ScrubUrl(transfer_.location)));
       retry_after = ParseRetryAfter(transfer_.retry_after, clock_);
       if (retry_after) r_->retry_after_seconds = static_cast<int>(*retry_after);
     }
@@ -401,6 +383,7 @@ void FetchRun::Run() {
     Fail(FetchError::kSecret, key.message());
     return;
   }
+  scrub_ = KeyScrubber(o_.basic_user, key_.value());
   if (!Setup()) return;
   backoff_->StartFetch();
   backoff_->SetFetchHooks([this] { return TimeLeft(); }, [this] { Tick(true); });
@@ -464,7 +447,8 @@ Status SekoiaOptions::Validate() const {
   }
   const bool https = url.rfind("https://", 0) == 0;
   const bool http = url.rfind("http://", 0) == 0;
-  if (!https && !http) return Status::Error("url must start with https:// (got \"" + url + "\")");
+  if (!https && !http)
+    return Status::Error("url must start with https:// (got \"" + ScrubUrl(url) + "\")");
   if (http && !allow_http) {
     return Status::Error(
         "url uses plain http, which would send the API key in clear; use "
@@ -518,7 +502,7 @@ FetchResult SekoiaSource::Run(std::optional<int64_t> modified_after) {
     run.Run();
     if (!r.status.ok()) {
       // The message may quote libcurl or the server; neither may echo the key back.
-      r.status = Status::Error(Name() + ": " + Redact(r.status.message(), run.key()));
+      r.status = Status::Error(Name() + ": " + run.scrubber().Scrub(r.status.message()));
     }
   }
   if (!r.status.ok()) {

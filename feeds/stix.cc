@@ -131,6 +131,10 @@ void TakeIndicator(const nlohmann::json& item, const IndicatorPageOptions& o, Fe
     }
     ++stats->accepted;
     stats->host_bits_cleared += line.host_bits_cleared ? 1 : 0;
+    if (line.host_bits_cleared && stats->widened.size() < ParseStats::kMaxSamples) {
+      stats->widened.push_back(
+          WidenedLine{stats->lines, Excerpt(v.value.substr(0, 120)), line.prefix});
+    }
     stats->mapped_v4 += line.mapped_v4 ? 1 : 0;
     out->prefixes.push_back(line.prefix);
     out->valid_until.push_back(valid_until);

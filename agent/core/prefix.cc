@@ -403,6 +403,10 @@ void ParseStats::Merge(const ParseStats& other) {
     if (samples.size() >= kMaxSamples) break;
     samples.push_back(s);
   }
+  for (const WidenedLine& w : other.widened) {
+    if (widened.size() >= kMaxSamples) break;
+    widened.push_back(w);
+  }
 }
 
 void ParseBody(std::string_view body, std::vector<Prefix>* out, ParseStats* stats) {
@@ -421,6 +425,16 @@ bool ParseBodyLine(std::string_view line, ParseStats* stats, Prefix* prefix) {
       ++stats->accepted;
       stats->host_bits_cleared += r.host_bits_cleared;
       stats->mapped_v4 += r.mapped_v4;
+      if (r.host_bits_cleared && stats->widened.size() < ParseStats::kMaxSamples) {
+        std::string_view text = line;
+        while (!text.empty() &&
+               (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+          text.remove_suffix(1);
+        }
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+          text.remove_prefix(1);
+        stats->widened.push_back(WidenedLine{stats->lines, SampleText(text), r.prefix});
+      }
       *prefix = r.prefix;
       return true;
     case LineKind::kRejected:

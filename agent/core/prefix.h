@@ -72,6 +72,14 @@ struct RejectedLine {
   std::string reason;
 };
 
+// An accepted entry whose host bits were set ("9.9.9.9/8" became 9.0.0.0/8): the feed's own
+// text, kept so that the widening can be reported in the feed's words.
+struct WidenedLine {
+  size_t line_no = 0;  // as RejectedLine
+  std::string text;    // the entry as the source wrote it, cut to 120 bytes, escaped
+  Prefix prefix;       // what it became
+};
+
 struct ParseStats {
   size_t lines = 0;  // lines seen (including skipped ones)
   size_t accepted = 0;
@@ -79,6 +87,7 @@ struct ParseStats {
   size_t host_bits_cleared = 0;  // warnings
   size_t mapped_v4 = 0;
   std::vector<RejectedLine> samples;  // the first kMaxSamples rejected lines
+  std::vector<WidenedLine> widened;   // the first kMaxSamples entries with host bits cleared
   static constexpr size_t kMaxSamples = 20;
 
   void Merge(const ParseStats& other);

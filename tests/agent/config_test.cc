@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/program_options.hpp>
 #include <fstream>
 
 namespace iocwall {
@@ -182,6 +183,51 @@ TEST_F(ConfigTest, ValidateRefusesNothingToEnforceAndPlainHttp) {
   inv = Parse({});
   ASSERT_TRUE(inv.ok());
   EXPECT_TRUE(Validate(inv->config).ok());
+}
+
+// "--api.api_key SECRET" was taken for --api.api_key_file by Boost's prefix guessing, and the
+// file error then printed SECRET. Without guessing, every misspelt or unknown flag is refused
+// and no form of the error quotes the text that follows it.
+TEST_F(ConfigTest, UnknownFlagsAreRefusedWithoutEchoingTheirValue) {
+  Write("[files]\npath = /etc/extra.txt\n");
+  const std::string secret = "Sekr3tKeyValue";
+  const std::vector<std::vector<std::string>> attempts = {{"--api.api_key", secret},
+                                                          {"--api.api_key=" + secret},
+                                                          {"--api.api_key_fil", secret},
+                                                          {"--api.api", secret},
+                                                          {"--bogus=" + secret},
+                                                          {"-z" + secret},
+                                                          {"-h" + secret},
+                                                          {"--once", "--api.key=" + secret}};
+  for (const auto& a : attempts) {
+    auto inv = Parse(a);
+    ASSERT_FALSE(inv.ok()) << a[0] << " was accepted";
+    EXPECT_EQ(inv.message().find(secret), std::string::npos) << inv.message();
+    EXPECT_EQ(inv.message().find("Sekr3t"), std::string::npos) << inv.message();
+    EXPECT_NE(inv.message().find("unrecognised option"), std::string::npos) << inv.message();
+  }
+  EXPECT_EQ(UnknownOptionMessage("--api.api_key=" + secret),
+            "unrecognised option '--api.api_key' (the text after it is not shown)");
+  EXPECT_EQ(UnknownOptionMessage("--bogus"), "unrecognised option '--bogus'");
+}
+
+// Negative control: Boost's default style does guess, and quotes the whole token; the test
+// above would fail on a parser left with it.
+TEST(ConfigGuessingControl, DefaultStyleGuessesAndEchoes) {
+  namespace po = boost::program_options;
+  po::options_description d;
+  d.add_options()("api.api_key_file", po::value<std::string>());
+  std::vector<std::string> args = {"--api.api_key", "SECRET"};
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  ASSERT_EQ(vm.count("api.api_key_file"), 1u);
+  EXPECT_EQ(vm["api.api_key_file"].as<std::string>(), "SECRET");
+  try {
+    po::command_line_parser(std::vector<std::string>{"--bogus=SECRET"}).options(d).run();
+    FAIL() << "unknown option accepted";
+  } catch (const po::unknown_option& e) {
+    EXPECT_NE(std::string(e.what()).find("SECRET"), std::string::npos) << e.what();
+  }
 }
 
 TEST(DurationTest, Units) {

@@ -152,8 +152,11 @@ TEST(MetricsTest, WritesNoKernelFigureItDoesNotHave) {
 }
 
 TEST(MetricsTest, FileGetsTheConfiguredModeWhateverTheUmask) {
-  std::string path =
-      ::testing::TempDir() + "/iocwall-metrics-" + std::to_string(getpid()) + ".prom";
+  // In a directory of its own: WriteMetricsFile refuses one others can write, such as /tmp.
+  const std::string dir = ::testing::TempDir() + "/iocwall-metrics-dir-" + std::to_string(getpid());
+  ::mkdir(dir.c_str(), 0755);
+  ::chmod(dir.c_str(), 0755);
+  std::string path = dir + "/iocwall.prom";
   mode_t old = umask(077);  // the unit's UMask
   ASSERT_TRUE(WriteMetricsFile(path, "a 1\n", 0644).ok());
   struct stat st {};
@@ -167,6 +170,7 @@ TEST(MetricsTest, FileGetsTheConfiguredModeWhateverTheUmask) {
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(body, "a 2\n");
   unlink(path.c_str());
+  rmdir(dir.c_str());
   EXPECT_FALSE(WriteMetricsFile("/nonexistent-dir/x.prom", "a 1\n", 0644).ok());
 }
 

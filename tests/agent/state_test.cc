@@ -1,14 +1,19 @@
 #include "agent/state.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/guards.h"
 #include "agent/host_info.h"
+#include "agent/privileges.h"
 #include "agent/status.h"
 
 namespace iocwall {
@@ -95,6 +100,185 @@ TEST_F(FileStoreTest, UnwritableDirectoryIsAnError) {
   Status s = store->SaveReport("{}");
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("/proc/iocwall-cannot-exist"), std::string::npos);
+}
+
+// Planted files where the store expects its own: nothing hangs, nothing aborts, nothing huge is
+// read; each is refused with a message and moved aside, and the next save starts clean.
+size_t CountAside(const std::string& dir, const std::string& tag) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().filename().string().find(tag) != std::string::npos;
+  }
+  return n;
+}
+
+TEST_F(FileStoreTest, FifoAsStateJsonIsSetAsideWithoutHanging) {
+  auto store = MakeFileStateStore(dir_);
+  ASSERT_TRUE(store->SaveReport("{}").ok());
+  ASSERT_EQ(::unlink((dir_ + "/state.json").c_str()), 0);
+  ASSERT_EQ(::mkfifo((dir_ + "/state.json").c_str(), 0600), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = store->LoadReport();  // a blocking open would hang here: no writer ever comes
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("FIFO"), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find("set aside as"), std::string::npos) << r.message();
+  EXPECT_EQ(CountAside(dir_, "state.json.bad-"), 1u);
+  EXPECT_TRUE(store->SaveReport("{\"a\":1}").ok());
+  auto again = store->LoadReport();
+  ASSERT_TRUE(again.ok() && again.value());
+  EXPECT_EQ(**again, "{\"a\":1}");
+}
+
+TEST_F(FileStoreTest, SnapshotLinkedToDevZeroIsRefusedNotRead) {
+  auto store = MakeFileStateStore(dir_);
+  ASSERT_TRUE(store->SaveSnapshot(Sample()).ok());
+  std::string path;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/sources")) path = e.path();
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::symlink("/dev/zero", path.c_str()), 0);
+  auto snap = store->LoadSnapshot("collection abc");  // the old reader died of bad_alloc
+  ASSERT_FALSE(snap.ok());
+  EXPECT_NE(snap.message().find("symbolic link"), std::string::npos) << snap.message();
+  EXPECT_EQ(CountAside(dir_ + "/sources", ".bad-"), 1u);
+  struct stat st;
+  EXPECT_EQ(::stat("/dev/zero", &st), 0) << "the link itself was moved, not its target";
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+}
+
+TEST_F(FileStoreTest, HugeStateJsonIsRefusedByItsSize) {
+  FileStateLimits limits;
+  auto store = MakeFileStateStore(dir_, limits);
+  ASSERT_TRUE(store->SaveReport("{}").ok());
+  // 400 MB, sparse: the size alone must refuse it, before any byte is read.
+  const int fd = ::open((dir_ + "/state.json").c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, off_t{400} << 20), 0);
+  ::close(fd);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = store->LoadReport();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("larger than"), std::string::npos) << r.message();
+  // Negative control: with a cap above it, the same file is read (the cap is what refused).
+  limits.report_max_bytes = size_t{1} << 10;
+  ASSERT_TRUE(store->SaveReport(std::string(900, ' ')).ok());
+  EXPECT_TRUE(MakeFileStateStore(dir_, limits)->LoadReport().ok());
+  ASSERT_TRUE(store->SaveReport(std::string(2000, ' ')).ok());
+  EXPECT_FALSE(MakeFileStateStore(dir_, limits)->LoadReport().ok());
+}
+
+TEST_F(FileStoreTest, SymlinkedStateDirIsRefusedAndItsTargetLeftAlone) {
+  const std::string target = dir_ + "-target";
+  std::filesystem::remove_all(target);
+  ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(target.c_str(), 0755), 0);  // whatever the umask
+  ASSERT_EQ(::symlink(target.c_str(), dir_.c_str()), 0);
+  auto store = MakeFileStateStore(dir_);
+  Status s = store->SaveReport("{}");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("symbolic link"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("readlink -f"), std::string::npos) << s.message();
+  EXPECT_FALSE(store->LoadReport().ok());
+  struct stat st;
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u) << "the link's target must not be chmodded";
+  EXPECT_FALSE(std::filesystem::exists(target + "/state.json"));
+  std::filesystem::remove_all(target);
+}
+
+TEST_F(FileStoreTest, GroupWritableStateDirIsRefusedWithTheFix) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0770), 0);
+  Status s = MakeFileStateStore(dir_)->SaveReport("{}");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("writable by group or others (mode 0770)"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("chmod go-w " + dir_), std::string::npos) << s.message();
+  // Readable by others but not writable: tightened to 0700 and used.
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  EXPECT_TRUE(MakeFileStateStore(dir_)->SaveReport("{}").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST_F(FileStoreTest, StateDirOwnedBySomeoneElseIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory away";
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir_.c_str(), 65534, 65534), 0);
+  Status s = MakeFileStateStore(dir_)->SaveReport("{}");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("owned by uid 65534, not root"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("chown root:root"), std::string::npos) << s.message();
+  ASSERT_EQ(::chown(dir_.c_str(), 0, 0), 0);  // control: the same directory, owned by root
+  EXPECT_TRUE(MakeFileStateStore(dir_)->SaveReport("{}").ok());
+}
+
+TEST(MetricsFileTest, WritesReadableFileInACheckedDirectory) {
+  const std::string dir = ::testing::TempDir() + "/iocwall-metrics-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/m.prom", "x 1\n", 0644, "metrics directory").ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/m.prom").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) entries += e.exists();
+  EXPECT_EQ(entries, 1u) << "no temporary left behind";
+  ASSERT_EQ(::chmod(dir.c_str(), 0775), 0);
+  Status s = WriteFileAtomic(dir + "/m.prom", "x 2\n", 0644, "metrics directory");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("metrics directory " + dir + " is writable"), std::string::npos)
+      << s.message();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HostInfoTest, ConnectedNetworksFromTheRoutes) {
+  const std::string v4 =
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+      "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"   // default via
+      "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"   // 192.0.2.0/24
+      "eth1\t0000000A\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0\n"   // 10.0.0.0/8
+      "wg0\t00000000\t00000000\t0001\t0\t0\t0\t00000080\t0\t0\t0\n"    // 0.0.0.0/1
+      "eth2\t0000A8C0\t00000000\t0201\t0\t0\t0\t0000FFFF\t0\t0\t0\n"   // reject
+      "eth3\t0010A8C0\t0100A8C0\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";  // via gateway
+  auto nets = ConnectedNetworks4(v4, 8);
+  ASSERT_EQ(nets.size(), 2u);
+  EXPECT_EQ(nets[0].prefix.ToString(), "192.0.2.0/24");
+  EXPECT_EQ(nets[0].why, "directly connected network on eth0");
+  EXPECT_EQ(nets[1].prefix.ToString(), "10.0.0.0/8");
+  EXPECT_EQ(ConnectedNetworks4(v4, 9).size(), 1u) << "shorter than the minimum: not protected";
+  const std::string v6 =
+      "fd000077000000000000000000000000 40 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000002 00000000 00000001       v0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+      "ff000000000000000000000000000000 08 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000002 00000000 00000001       v0\n";
+  auto nets6 = ConnectedNetworks6(v6, 32);
+  ASSERT_EQ(nets6.size(), 1u);
+  EXPECT_EQ(nets6[0].prefix.ToString(), "fd00:77::/64");
+  EXPECT_TRUE(ConnectedNetworks4("garbage\nx y z\n", 8).empty());
+}
+
+// PR_SET_DUMPABLE, in a child so that the test runner stays dumpable.
+int DumpableAfter(bool call) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (call) MakeNonDumpable();
+    ::_exit(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(PrivilegesTest, MakeNonDumpable) {
+  EXPECT_EQ(DumpableAfter(false), 1) << "control: a process is dumpable by default";
+  EXPECT_EQ(DumpableAfter(true), 0);
 }
 
 TEST(GuardsTest, EachRule) {

@@ -13,6 +13,8 @@ way, whatever the path or the query, according to the mode read from MODE_FILE a
   html_as_text     200 text/plain holding an HTML page
   echo STATUS      STATUS with a body that echoes the request's Authorization header, the
                    decoded Basic credentials and the query: a server that leaks what it got
+  redirect STATUS  STATUS (a 3xx) whose Location echoes the credentials: as userinfo, as the
+                   Basic header's base64 in the path, and the key in the query
 
 Usage: hostile_server.py --port-file F --mode-file M [--host H] [--log L]
 """
@@ -135,6 +137,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = ("error: you sent Authorization: %s (credentials %s) for %s\n" %
                     (auth, decoded, self.path)).encode()
             self.send_body(int(arg), "text/plain", body)
+        elif kind == "redirect":
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Basic "):
+                b64 = auth[6:]
+                try:
+                    user, _, key = base64.b64decode(b64).decode("utf-8", "replace").partition(":")
+                except Exception:
+                    user, key = "?", "?"
+            else:  # Bearer: the token is the key; echo its Basic form as well
+                user, key = "iocwall", auth.partition(" ")[2]
+                b64 = base64.b64encode(("%s:%s" % (user, key)).encode()).decode()
+            loc = "https://%s:%s@login.example/sso/%s/%s/%s?key=%s" % (user, key, b64, b64.rstrip("="), key, key)
+            # Header values are latin-1 on the wire: anything else is escaped, not a crash.
+            loc = loc.encode("latin-1", "backslashreplace").decode("latin-1")
+            self.send_body(int(arg), "text/plain", b"", headers=(("Location", loc),))
         else:
             self.send_body(500, "text/plain", b"unknown mode\n")
 

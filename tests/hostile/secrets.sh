@@ -98,10 +98,62 @@ for st in 401 403 500 400; do
   cw_iocwall -c "$CW_WORK/echo.conf" --once --verbose >"$CW_WORK/echo-$st.out" 2>&1 || true
   cw_iocwall -c "$CW_WORK/echo.conf" --status --json >"$CW_WORK/echo-$st.status" 2>&1 || true
 done
+# A redirect whose Location echoes the credentials (userinfo, base64 in the path, the key in
+# path and query): the error quotes the target scrubbed.
+for st in 302 307; do
+  echo "redirect $st" >"$CW_WORK/mode"
+  cw_iocwall -c "$CW_WORK/echo.conf" --once --verbose >"$CW_WORK/redirect-$st.out" 2>&1 || true
+  cw_iocwall -c "$CW_WORK/echo.conf" --status --json >"$CW_WORK/redirect-$st.status" 2>&1 || true
+done
+# Control: the server's Location does carry the key in every form (else this proves nothing).
+ip netns exec "$CW_GW" curl -s -o /dev/null -D "$CW_WORK/redirect.headers" -u "iocwall:$key" \
+  "http://10.77.0.2:$hport/api/x"
+check "control: the Location header holds the key" grep -qF "$key" "$CW_WORK/redirect.headers"
+check "control: ... and base64 of user:key" \
+  grep -qF "$(printf 'iocwall:%s' "$key" | base64 -w0)" "$CW_WORK/redirect.headers"
+check "the redirect is reported with its target scrubbed" \
+  grep -qE "unexpected redirect to https://\[credentials removed\]@login.example/sso/\[redacted\]" \
+  "$CW_WORK/redirect-302.out"
+mv "$CW_WORK/redirect.headers" "$CW_WORK/redirect.headers.control"
+
+# Flags: guessing is off, and an unknown flag's value is never echoed.
+for a in "--api.api_key $key" "--api.api_key=$key" "--api.key=$key" "-k$key"; do
+  # shellcheck disable=SC2086 # word splitting wanted: the flag and its value
+  cw_iocwall -c "$conf" $a --check-config >>"$CW_WORK/flags.out" 2>&1 && echo "ACCEPTED: ${a%% *}" >>"$CW_WORK/flags.out"
+done
+check "unknown flags are refused" test "$(grep -c "unrecognised option" "$CW_WORK/flags.out")" = 4
+check "no flag was accepted" bash -c "! grep -q ACCEPTED '$CW_WORK/flags.out'"
+
 # The echoing server did quote the credentials (else the test proves nothing): the agent's
 # message shows where they were, redacted.
 check "the echoed credentials were redacted" grep -q "redacted" "$CW_WORK/echo-500.out"
 check "echo answers were reported as errors" grep -qE "401|403|rejected|denied" "$CW_WORK/echo-401.out"
+
+# Non-dumpable: /proc/PID/* of a non-dumpable process belongs to root whatever its uid, so run
+# the daemon as nobody (it fails its netlink calls and waits) and look at the owner. Control:
+# any other process of nobody owns its /proc entries.
+nb=$(mktemp -d /tmp/iocwall-nobody.XXXXXX)
+chmod 755 "$nb"
+printf '192.0.2.1\n' >"$nb/list.txt"
+printf '[files]\npath = %s/list.txt\n[sync]\nstate_dir = %s/state\n' "$nb" "$nb" >"$nb/nb.conf"
+chmod 644 "$nb/list.txt" "$nb/nb.conf"
+mkdir -m 0700 "$nb/state"
+chown 65534:65534 "$nb/state"  # its own state_dir (and writer lock), as a daemon needs
+ip netns exec "$CW_GW" setpriv --reuid=65534 --regid=65534 --clear-groups \
+  "$bin/iocwall" -c "$nb/nb.conf" >"$CW_WORK/nobody.log" 2>&1 &
+nbd=$!
+CW_PIDS+=("$nbd")
+setpriv --reuid=65534 --regid=65534 --clear-groups sleep 30 &
+ctl=$!
+CW_PIDS+=("$ctl")
+for _ in $(seq 100); do grep -q "cycle " "$CW_WORK/nobody.log" && break; sleep 0.1; done
+sed 's/^/  nobody daemon | /' "$CW_WORK/nobody.log" | head -5
+check "daemon (as nobody) runs with uid 65534" test "$(awk '/^Uid/ {print $2}' /proc/$nbd/status)" = 65534
+check "daemon is non-dumpable (/proc/PID owned by root)" test "$(stat -c %u /proc/$nbd/status)" = 0
+check "control: a dumpable process of nobody owns its /proc/PID" test "$(stat -c %u /proc/$ctl/status)" = 65534
+kill "$nbd" "$ctl" 2>/dev/null || true
+wait "$nbd" "$ctl" 2>/dev/null || true
+rm -rf "$nb"
 
 check "key in no log, output, error, state or metrics file" no_key_in \
   "$CW_WORK/daemon.log" "$CW_WORK"/*.out "$CW_WORK"/*.status "$CW_WORK/status.txt" \

@@ -322,3 +322,32 @@ TEST(ParseBodyInto, HandsPrefixesToTheSink) {
 
 }  // namespace
 }  // namespace iocwall
+
+namespace iocwall {
+namespace {
+
+// A widened entry keeps the feed's own words, for "9.9.9.9/8 in X widened to 9.0.0.0/8".
+TEST(ParseBodyTest, WidenedEntriesKeepTheirOriginalText) {
+  std::vector<Prefix> out;
+  ParseStats stats;
+  ParseBody("1.2.3.4\n  9.9.9.9/8 \r\n10.0.0.0/8\n2001:db8::1/32\n", &out, &stats);
+  EXPECT_EQ(stats.host_bits_cleared, 2u);
+  ASSERT_EQ(stats.widened.size(), 2u);
+  EXPECT_EQ(stats.widened[0].line_no, 2u);
+  EXPECT_EQ(stats.widened[0].text, "9.9.9.9/8");
+  EXPECT_EQ(stats.widened[0].prefix.ToString(), "9.0.0.0/8");
+  EXPECT_EQ(stats.widened[1].text, "2001:db8::1/32");
+  EXPECT_EQ(stats.widened[1].prefix.ToString(), "2001:db8::/32");
+  ParseStats merged;
+  merged.Merge(stats);
+  EXPECT_EQ(merged.widened.size(), 2u);
+  std::string many;
+  for (int i = 0; i < 50; ++i) many += "9.9.9." + std::to_string(i + 1) + "/24\n";
+  ParseStats capped;
+  ParseBody(many, &out, &capped);
+  EXPECT_EQ(capped.host_bits_cleared, 50u);
+  EXPECT_EQ(capped.widened.size(), ParseStats::kMaxSamples);
+}
+
+}  // namespace
+}  // namespace iocwall

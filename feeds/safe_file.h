@@ -1,0 +1,86 @@
+// Files root writes and reads in directories someone else might reach: the state directory,
+// the metrics directory, local list files, the API key file. Everything here resists a local
+// user who plants a symbolic link, a FIFO, a device or a huge file where iocwall expects its
+// own small regular file: directories are opened once (no symlink) and checked, files are
+// created with O_EXCL|O_NOFOLLOW relative to that directory, and reads accept only regular
+// files under a size cap, opened without blocking.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "agent/core/status.h"
+
+namespace iocwall {
+
+// Owns one file descriptor; closes it once.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// What a trusted directory may look like. Always: not a symbolic link, a directory, owned by
+// the effective user (root in production), not writable by group or others.
+struct DirRules {
+  bool create = false;        // mkdir (mode `mode`) when absent
+  bool private_mode = false;  // also tighten an existing directory to `mode` (state: 0700)
+  mode_t mode = 0700;
+  std::string what = "directory";  // "state_dir", "metrics directory": named in messages
+};
+
+// Opens `path` as a directory for the *at calls, refusing what DirRules forbid with a message
+// that says how to fix it ("run: chown root:root X", "run: chmod go-w X", ...).
+Result<UniqueFd> OpenTrustedDir(const std::string& path, const DirRules& rules);
+// The same for `name` inside an already trusted directory.
+Result<UniqueFd> OpenTrustedSubdir(int dir_fd, const std::string& dir_path, const std::string& name,
+                                   const DirRules& rules);
+
+// The outcome of reading a file that must be a regular file of bounded size.
+struct ReadOutcome {
+  enum Kind { kOk, kAbsent, kUnusable, kError } kind = kError;
+  std::string data;        // kOk
+  std::string message;     // kUnusable (not a regular file, too large, a symlink) or kError
+  bool too_large = false;  // kUnusable because of the cap
+};
+
+// Reads the whole of `name` (relative to dir_fd; AT_FDCWD with an absolute path) when it is a
+// regular file of at most max_bytes. Opened with O_NONBLOCK (a FIFO does not hang the open)
+// and, unless follow_symlinks, O_NOFOLLOW. A file that grows past the cap while being read is
+// unusable too.
+ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_bytes,
+                            bool follow_symlinks);
+
+// Replaces `name` in dir_fd with `data` atomically: a temporary created in the same directory
+// with O_CREAT|O_EXCL|O_NOFOLLOW (a planted name is never followed nor reused), written,
+// fsynced, fchmodded to `mode`, renamed over `name` (which replaces a planted symlink itself,
+// never its target), then the directory fsynced. `path` only names the file in messages.
+Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& data, mode_t mode,
+                         const std::string& path);
+
+// Moves an unusable `name` in dir_fd aside as name.<tag>-<unix time> (the link itself when it
+// is one), and returns the words for a log line: "set aside as X" or "could not set it aside".
+std::string SetAsideAt(int dir_fd, const std::string& name, const std::string& dir_path,
+                       const std::string& tag);
+
+}  // namespace iocwall

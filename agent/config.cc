@@ -97,6 +97,9 @@ po::options_description ModeOptions() {
        "with --status: the N most-hit blocked entries (needs element_counters)")
       ("explain", po::value<std::string>()->value_name("IP"),
        "say whether IP is blocked, by which entry, from which source, since when")
+      ("list", "list what is enforced, with provenance: entry, source, indicator, validity")
+      ("source", po::value<std::string>()->value_name("S"),
+       "with --list: only the sources whose name contains S")
       ("restore", "enforce the last good list from state_dir, without network (early boot)")
       ("flush", "delete iocwall's table (and nothing else): stops all enforcement")
       ("force", "accept once a result that a guard refused")
@@ -485,6 +488,7 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   mode("dry-run", Mode::kDryRun);
   mode("status", Mode::kStatus);
   mode("explain", Mode::kExplain);
+  mode("list", Mode::kList);
   mode("restore", Mode::kRestore);
   mode("flush", Mode::kFlush);
   mode("check-config", Mode::kCheckConfig);
@@ -492,7 +496,7 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   mode("help", Mode::kHelp);
   if (modes_given > 1) {
     return Status::Error(
-        "give at most one of --once, --dry-run, --status, --explain, --restore, --flush, "
+        "give at most one of --once, --dry-run, --status, --explain, --list, --restore, --flush, "
         "--check-config, --version, --help");
   }
   inv.json = vm.count("json") > 0;
@@ -500,8 +504,13 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   inv.verbose = vm.count("verbose") > 0;
   if (vm.count("top")) inv.top = vm["top"].as<size_t>();
   if (vm.count("explain")) inv.explain = vm["explain"].as<std::string>();
-  if ((inv.json || inv.top) && inv.mode != Mode::kStatus && inv.mode != Mode::kExplain) {
-    return Status::Error("--json and --top go with --status");
+  if (vm.count("source")) inv.source = vm["source"].as<std::string>();
+  if ((inv.json || inv.top) && inv.mode != Mode::kStatus && inv.mode != Mode::kExplain &&
+      !(inv.mode == Mode::kList && !inv.top)) {
+    return Status::Error("--json goes with --status or --list, --top with --status");
+  }
+  if (!inv.source.empty() && inv.mode != Mode::kList) {
+    return Status::Error("--source goes with --list");
   }
   if (inv.force && inv.mode != Mode::kDaemon && inv.mode != Mode::kOnce) {
     return Status::Error("--force goes with --once (or the daemon's first cycle)");

@@ -68,6 +68,7 @@ enum class Mode {
   kDryRun,
   kStatus,
   kExplain,
+  kList,
   kRestore,
   kFlush,
   kCheckConfig,
@@ -80,6 +81,7 @@ struct Invocation {
   bool json = false;
   size_t top = 0;
   std::string explain;
+  std::string source;  // --list --source S
   bool force = false;
   bool verbose = false;
   Config config;

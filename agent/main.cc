@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "agent/agent.h"
@@ -219,6 +220,83 @@ int RunExplain(const Invocation& inv) {
                  "added by hand; the next cycle removes it\n";
   }
   return blocked ? 0 : 1;
+}
+
+// --list: what the last good lists put in force, entry by entry, with where each came from.
+// From the state alone (no set dump): the kernel's side is what --status verifies.
+int RunList(const Invocation& inv) {
+  using Json = nlohmann::json;
+  const Config& c = inv.config;
+  auto store = MakeFileStateStore(c.sync.state_dir);
+  auto sources = MakeSources(c, &SystemClock());
+  const int64_t now = SystemClock().NowUnix();
+  // What is never blocked, as the cycle computes it: always-protected ranges, the allowlist and
+  // the host's own addresses and networks.
+  std::vector<Prefix> keep_out = c.allowlist;
+  auto host = MakeSystemHostInfo(
+      c.collections.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.api.url},
+      HostOptionsFor(c));
+  for (const auto& h : host->ProtectedAddresses()) keep_out.push_back(h.prefix);
+  IntervalSet carve = ProtectedRanges();
+  IntervalSet listed_out = FromPrefixes(keep_out);
+  Json entries = Json::array();
+  size_t shown = 0, blocked = 0;
+  int status = kExitOk;
+  for (const auto& src : sources) {
+    if (!inv.source.empty() && src->Name().find(inv.source) == std::string::npos) continue;
+    auto snap = store->LoadSnapshot(src->Name());
+    if (!snap.ok()) {
+      std::cerr << "iocwall: " << src->Name() << ": " << snap.message() << "\n";
+      status = kExitFailed;
+      continue;
+    }
+    if (!snap.value()) continue;
+    for (const auto& e : (*snap.value()).entries) {
+      if (e.valid_until != 0 && e.valid_until <= now) continue;  // expired: not in force
+      std::string state;
+      const int min_len = e.prefix.family == Family::kV4 ? c.sync.min_prefix_v4 : c.sync.min_prefix_v6;
+      if (e.valid_from > now) {
+        state = "not yet valid";
+      } else if (e.prefix.len < min_len) {
+        state = "refused: shorter than [sync] min_prefix_v" +
+                std::string(e.prefix.family == Family::kV4 ? "4" : "6") + " = " +
+                std::to_string(min_len);
+      } else {
+        const Prefix one[1] = {e.prefix};
+        IntervalSet whole = FromPrefixes(one);
+        IntervalSet left = Subtract(Subtract(whole, carve), listed_out);
+        const u128 all = AddressCount(whole.of(e.prefix.family));
+        const u128 kept = AddressCount(left.of(e.prefix.family));
+        state = kept == all ? "blocked"
+                : kept == 0 ? "not blocked: protected or allowlisted"
+                            : "partly blocked: protected or allowlisted addresses carved out";
+      }
+      blocked += state == "blocked" || state.rfind("partly", 0) == 0;
+      ++shown;
+      if (inv.json) {
+        entries.push_back({{"entry", e.prefix.ToString()},
+                           {"source", src->Name()},
+                           {"id", e.id},
+                           {"first_seen", e.first_seen},
+                           {"valid_until", e.valid_until},
+                           {"valid_from", e.valid_from},
+                           {"state", state}});
+      } else {
+        std::cout << e.prefix.ToString() << "  " << src->Name()
+                  << (e.id.empty() ? "" : "  " + e.id) << "  since " << IsoTime(e.first_seen)
+                  << "  until " << (e.valid_until ? IsoTime(e.valid_until) : "no end") << "  "
+                  << state << "\n";
+      }
+    }
+  }
+  if (inv.json) {
+    Json j = {{"schema_version", 1}, {"entries", entries}, {"count", shown}, {"blocked", blocked}};
+    std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << shown << (shown == 1 ? " entry" : " entries") << " in force, " << blocked
+              << " blocked in whole or in part (what the kernel holds: iocwall --status)\n";
+  }
+  return status;
 }
 
 int RunDryRun(const Invocation& inv) {
@@ -498,6 +576,8 @@ int Main(int argc, char** argv) {
       return RunStatus(*inv);
     case Mode::kExplain:
       return RunExplain(*inv);
+    case Mode::kList:
+      return RunList(*inv);
     case Mode::kFlush:
       return RunFlush(*inv);
     default:

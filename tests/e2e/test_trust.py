@@ -262,5 +262,36 @@ class TrustTest(e2e.E2ETest):
         self.assertIn("+1 -0", p.stdout)
 
 
+    # -- what is enforced, listed --------------------------------------------------------------
+
+    def test_list_shows_what_is_enforced_and_agrees_with_the_kernel(self):
+        allowed = self.feed[0]
+        other = e2e.write_list(self.path("other.list"), ["198.18.4.0/24", "16.0.0.0/4"])
+        agent = self.agent(files=[self.list_path, other], allowlist={"prefix": allowed})
+        agent.run("--once", expect=0)
+        doc = json.loads(agent.run("--list", "--json", expect=0).stdout)
+        self.assertEqual(doc["schema_version"], 1)
+        mine = [e for e in doc["entries"] if e["entry"].split("/")[0] == allowed]
+        self.assertEqual(len(mine), 1, mine)
+        self.assertTrue(mine[0]["state"].startswith("not blocked"), mine[0])
+        self.assertEqual(mine[0]["source"], "file " + self.list_path)
+        refused = [e for e in doc["entries"] if e["entry"] == "16.0.0.0/4"]
+        self.assertEqual(len(refused), 1)
+        self.assertIn("min_prefix_v4", refused[0]["state"])
+        # The blocked entries, merged, are exactly what the kernel holds.
+        blocked = []
+        for e in doc["entries"]:
+            if e["state"] == "blocked":
+                net = ipaddress.ip_network(e["entry"])
+                blocked.append((int(net.network_address), int(net.broadcast_address)))
+        self.assertEqual(e2e.merge(blocked), e2e.set_elements(self.ns)[4])
+        # --source narrows it; the text form says how many.
+        doc = json.loads(agent.run("--list", "--json", "--source", "other.list", expect=0).stdout)
+        self.assertEqual(sorted(e["entry"] for e in doc["entries"]),
+                         ["16.0.0.0/4", "198.18.4.0/24"])
+        text = agent.run("--list", expect=0).stdout
+        self.assertIn("entries in force", text)
+        agent.run("--list", "--top", "3", expect=2)
+
 if __name__ == "__main__":
     e2e.main()

@@ -160,6 +160,11 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# The tree under test may live under /tmp or /run (CI clones anywhere): keep it reachable
+# before those get fresh tmpfs mounts.
+mkdir -p /mnt/kernel61-src /mnt/kernel61-bin
+mount --bind $(printf %q "$src_dir") /mnt/kernel61-src
+mount --bind $(printf %q "$bin_dir") /mnt/kernel61-bin
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 ip link set lo up
@@ -168,7 +173,7 @@ out=/mnt/kernel61-out
 $( [[ -n ${IOCWALL_TEST_SKIP_HOLD_BRIDGE:-} ]] && echo "export IOCWALL_TEST_SKIP_HOLD_BRIDGE=1" )
 uname -r >\$out/kernel
 echo "kernel61-guest: running on \$(uname -r)"
-cd $(printf %q "$bin_dir")
+cd /mnt/kernel61-bin
 for t in nft_backend_test packet_test timeout_test; do
   echo "kernel61-guest: == \$t"
   start=\$(date +%s)
@@ -179,8 +184,8 @@ done
 for s in $e2e; do
   echo "kernel61-guest: == e2e \$s"
   start=\$(date +%s)
-  IOCWALL_BIN_DIR=$(printf %q "$bin_dir") PYTHONDONTWRITEBYTECODE=1 \\
-    timeout -k 5 900 python3 $(printf %q "$src_dir")/tests/e2e/\$s 2>&1 | tee \$out/e2e_\$s.log
+  IOCWALL_BIN_DIR=/mnt/kernel61-bin PYTHONDONTWRITEBYTECODE=1 \\
+    timeout -k 5 900 python3 /mnt/kernel61-src/tests/e2e/\$s 2>&1 | tee \$out/e2e_\$s.log
   echo "\${PIPESTATUS[0]}" >\$out/e2e_\$s.rc
   echo "e2e_\$s \$((\$(date +%s) - start)) s" >>\$out/times
 done

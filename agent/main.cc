@@ -254,7 +254,8 @@ int RunList(const Invocation& inv) {
     for (const auto& e : (*snap.value()).entries) {
       if (e.valid_until != 0 && e.valid_until <= now) continue;  // expired: not in force
       std::string state;
-      const int min_len = e.prefix.family == Family::kV4 ? c.sync.min_prefix_v4 : c.sync.min_prefix_v6;
+      const int min_len =
+          e.prefix.family == Family::kV4 ? c.sync.min_prefix_v4 : c.sync.min_prefix_v6;
       if (e.valid_from > now) {
         state = "not yet valid";
       } else if (e.prefix.len < min_len) {
@@ -282,10 +283,9 @@ int RunList(const Invocation& inv) {
                            {"valid_from", e.valid_from},
                            {"state", state}});
       } else {
-        std::cout << e.prefix.ToString() << "  " << src->Name()
-                  << (e.id.empty() ? "" : "  " + e.id) << "  since " << IsoTime(e.first_seen)
-                  << "  until " << (e.valid_until ? IsoTime(e.valid_until) : "no end") << "  "
-                  << state << "\n";
+        std::cout << e.prefix.ToString() << "  " << src->Name() << (e.id.empty() ? "" : "  " + e.id)
+                  << "  since " << IsoTime(e.first_seen) << "  until "
+                  << (e.valid_until ? IsoTime(e.valid_until) : "no end") << "  " << state << "\n";
       }
     }
   }

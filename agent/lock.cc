@@ -43,20 +43,11 @@ int OpenDir(const std::string& dir, std::string* error) {
 // Reads a small file of the state directory (a regular file, never through a link).
 std::optional<std::string> ReadSmall(const std::string& dir, const char* name) {
   std::string error;
-  int dfd = OpenDir(dir, &error);
-  if (dfd < 0) return std::nullopt;
-  int fd = ::openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  ::close(dfd);
-  if (fd < 0) return std::nullopt;
-  struct stat st {};
-  std::string out;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= 4096) {
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) out.assign(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  UniqueFd dfd(OpenDir(dir, &error));
+  if (dfd.get() < 0) return std::nullopt;
+  ReadOutcome r = ReadRegularFile(dfd.get(), name, 4096, /*follow_symlinks=*/false);
+  if (r.kind != ReadOutcome::kOk) return std::nullopt;
+  return r.data;
 }
 
 LockHolder ParseHolder(const std::string& text) {

@@ -240,7 +240,7 @@ int RunList(const Invocation& inv) {
   IntervalSet carve = ProtectedRanges();
   IntervalSet listed_out = FromPrefixes(keep_out);
   Json entries = Json::array();
-  size_t shown = 0, blocked = 0;
+  size_t shown = 0, in_force = 0;
   int status = kExitOk;
   for (const auto& src : sources) {
     if (!inv.source.empty() && src->Name().find(inv.source) == std::string::npos) continue;
@@ -268,11 +268,13 @@ int RunList(const Invocation& inv) {
         IntervalSet left = Subtract(Subtract(whole, carve), listed_out);
         const u128 all = AddressCount(whole.of(e.prefix.family));
         const u128 kept = AddressCount(left.of(e.prefix.family));
-        state = kept == all ? "blocked"
-                : kept == 0 ? "not blocked: protected or allowlisted"
-                            : "partly blocked: protected or allowlisted addresses carved out";
+        // What the last good list puts in force; whether the kernel holds it is --status's
+        // (verified) answer, never claimed here.
+        state = kept == all ? "in force"
+                : kept == 0 ? "not in force: protected or allowlisted"
+                            : "partly in force: protected or allowlisted addresses carved out";
       }
-      blocked += state == "blocked" || state.rfind("partly", 0) == 0;
+      in_force += state == "in force" || state.rfind("partly", 0) == 0;
       ++shown;
       if (inv.json) {
         entries.push_back({{"entry", e.prefix.ToString()},
@@ -290,11 +292,13 @@ int RunList(const Invocation& inv) {
     }
   }
   if (inv.json) {
-    Json j = {{"schema_version", 1}, {"entries", entries}, {"count", shown}, {"blocked", blocked}};
+    Json j = {
+        {"schema_version", 1}, {"entries", entries}, {"count", shown}, {"in_force", in_force}};
     std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
-    std::cout << shown << (shown == 1 ? " entry" : " entries") << " in force, " << blocked
-              << " blocked in whole or in part (what the kernel holds: iocwall --status)\n";
+    std::cout << shown << (shown == 1 ? " entry" : " entries") << " listed, " << in_force
+              << " in force in whole or in part (what the kernel holds, verified: iocwall "
+                 "--status)\n";
   }
   return status;
 }

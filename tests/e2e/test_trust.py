@@ -273,15 +273,15 @@ class TrustTest(e2e.E2ETest):
         self.assertEqual(doc["schema_version"], 1)
         mine = [e for e in doc["entries"] if e["entry"].split("/")[0] == allowed]
         self.assertEqual(len(mine), 1, mine)
-        self.assertTrue(mine[0]["state"].startswith("not blocked"), mine[0])
+        self.assertTrue(mine[0]["state"].startswith("not in force"), mine[0])
         self.assertEqual(mine[0]["source"], "file " + self.list_path)
         refused = [e for e in doc["entries"] if e["entry"] == "16.0.0.0/4"]
         self.assertEqual(len(refused), 1)
         self.assertIn("min_prefix_v4", refused[0]["state"])
-        # The blocked entries, merged, are exactly what the kernel holds.
+        # The entries in force, merged, are exactly what the kernel holds.
         blocked = []
         for e in doc["entries"]:
-            if e["state"] == "blocked":
+            if e["state"] == "in force":
                 net = ipaddress.ip_network(e["entry"])
                 blocked.append((int(net.network_address), int(net.broadcast_address)))
         self.assertEqual(e2e.merge(blocked), e2e.set_elements(self.ns)[4])
@@ -290,7 +290,7 @@ class TrustTest(e2e.E2ETest):
         self.assertEqual(sorted(e["entry"] for e in doc["entries"]),
                          ["16.0.0.0/4", "198.18.4.0/24"])
         text = agent.run("--list", expect=0).stdout
-        self.assertIn("entries in force", text)
+        self.assertIn("in force in whole or in part", text)
         agent.run("--list", "--top", "3", expect=2)
 
 if __name__ == "__main__":

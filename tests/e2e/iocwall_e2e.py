@@ -475,10 +475,13 @@ class Monitor:
                              stderr=subprocess.DEVNULL, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        # nft subscribes some time after it starts: fence until a marker comes through.
-        deadline = time.monotonic() + 20
+        # nft subscribes some time after it starts: fence until a marker comes through. Each
+        # attempt waits longer: under QEMU's emulation (the 6.1 guest) on a loaded machine one
+        # round trip can take longer than the first waits, and no attempt may be too short.
+        deadline = time.monotonic() + 120
         attempt = 0
-        while self._fence("e2e_fence_start%d" % attempt, wait=0.2) is None:
+        while self._fence("e2e_fence_start%d" % attempt,
+                          wait=min(5.0, 0.2 * 2 ** attempt)) is None:
             attempt += 1
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise AssertionError("nft monitor never reported its marker table")

@@ -9,9 +9,9 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "agent/core/timed.h"
 #include "agent/guards.h"
 #include "agent/log.h"
+#include "core/timed.h"
 
 namespace iocwall {
 namespace {

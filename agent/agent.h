@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/core/clock.h"
-#include "agent/core/interval_set.h"
-#include "agent/core/timed.h"
 #include "agent/host_info.h"
 #include "agent/state.h"
+#include "core/clock.h"
+#include "core/interval_set.h"
+#include "core/timed.h"
 #include "feeds/source.h"
 #include "netlink/set_backend.h"
 

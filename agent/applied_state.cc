@@ -3,7 +3,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "agent/core/timed.h"
+#include "core/timed.h"
 
 namespace iocwall {
 namespace {

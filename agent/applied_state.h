@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "agent/core/status.h"
+#include "core/status.h"
 #include "netlink/set_backend.h"
 
 namespace iocwall {

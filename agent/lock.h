@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "agent/core/status.h"
+#include "core/status.h"
 
 namespace iocwall {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "agent/agent.h"
-#include "agent/core/status.h"
+#include "core/status.h"
 #include "netlink/set_backend.h"
 
 namespace iocwall {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/prefix.h"
-#include "agent/core/status.h"
+#include "core/prefix.h"
+#include "core/status.h"
 #include "netlink/set_backend.h"
 
 namespace iocwall {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/core/clock.h"
 #include "agent/host_info.h"
+#include "core/clock.h"
 #include "feeds/source.h"
 
 namespace iocwall {

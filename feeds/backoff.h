@@ -20,8 +20,8 @@
 #include <random>
 #include <string>
 
-#include "agent/core/clock.h"
-#include "agent/core/status.h"
+#include "core/clock.h"
+#include "core/status.h"
 
 namespace iocwall {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "agent/core/prefix.h"
-#include "agent/core/status.h"
+#include "core/prefix.h"
+#include "core/status.h"
 
 namespace iocwall {
 

@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "agent/core/status.h"
+#include "core/status.h"
 
 namespace iocwall {
 

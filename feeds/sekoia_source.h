@@ -19,7 +19,7 @@
 #include <optional>
 #include <string>
 
-#include "agent/core/clock.h"
+#include "core/clock.h"
 #include "feeds/backoff.h"
 #include "feeds/source.h"
 

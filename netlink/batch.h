@@ -14,9 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "agent/core/interval_set.h"
-#include "agent/core/prefix.h"
-#include "agent/core/status.h"
+#include "core/interval_set.h"
+#include "core/prefix.h"
+#include "core/status.h"
 #include "netlink/socket.h"
 
 struct nlmsghdr;

@@ -6,8 +6,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 
-#include "agent/core/diff.h"
-#include "agent/core/hold.h"
+#include "core/diff.h"
+#include "core/hold.h"
 #include "netlink/nftnl_ptr.h"
 
 namespace iocwall {

@@ -1,5 +1,5 @@
 // The hold bridge: keeps still-blocked addresses matched while a transaction re-adds the keys
-// that cover them (see agent/core/hold.h for the Linux 6.1 lookup bug it works around).
+// that cover them (see core/hold.h for the Linux 6.1 lookup bug it works around).
 //
 // Each family has a permanent, normally empty "hold" set (<set>_hold, flags interval only),
 // matched by a drop rule right after each drop rule of the main set (same counter). Around a
@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/interval_set.h"
-#include "agent/core/status.h"
+#include "core/interval_set.h"
+#include "core/status.h"
 #include "netlink/batch.h"
 #include "netlink/set_backend.h"
 #include "netlink/socket.h"

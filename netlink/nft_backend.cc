@@ -17,8 +17,8 @@
 #include <map>
 #include <set>
 
-#include "agent/core/diff.h"
-#include "agent/core/timed.h"
+#include "core/diff.h"
+#include "core/timed.h"
 #include "netlink/batch.h"
 #include "netlink/hold_bridge.h"
 #include "netlink/nftnl_ptr.h"

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/interval_set.h"
+#include "core/interval_set.h"
 #include "netlink/batch.h"
 #include "netlink/set_backend.h"
 #include "netlink/socket.h"

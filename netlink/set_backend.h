@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/diff.h"
-#include "agent/core/interval_set.h"
-#include "agent/core/status.h"
+#include "core/diff.h"
+#include "core/interval_set.h"
+#include "core/status.h"
 
 namespace iocwall {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/status.h"
+#include "core/status.h"
 
 struct mnl_socket;
 struct nlmsghdr;

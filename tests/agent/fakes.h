@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/clock.h"
 #include "agent/host_info.h"
 #include "agent/state.h"
+#include "core/clock.h"
 #include "feeds/source.h"
 #include "netlink/set_backend.h"
 

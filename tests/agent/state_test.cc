@@ -12,9 +12,9 @@
 #include <fstream>
 
 #include "agent/guards.h"
+#include "agent/health.h"
 #include "agent/host_info.h"
 #include "agent/privileges.h"
-#include "agent/status.h"
 
 namespace iocwall {
 namespace {

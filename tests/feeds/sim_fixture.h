@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/clock.h"
+#include "core/clock.h"
 #include "feeds/sekoia_source.h"
 
 namespace iocwall::testing {

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "agent/core/prefix.h"
+#include "core/prefix.h"
 
 namespace iocwall {
 

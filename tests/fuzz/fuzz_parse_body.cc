@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/core/interval_set.h"
+#include "core/interval_set.h"
 #include "tests/fuzz/fuzz_invariants.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/diff.h"
+#include "core/diff.h"
 #include "netlink/nft_backend.h"
 #include "tests/kernel/kernel_test_util.h"
 

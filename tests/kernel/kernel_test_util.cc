@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <set>
 
-#include "agent/core/prefix.h"
+#include "core/prefix.h"
 
 namespace iocwall::ktest {
 

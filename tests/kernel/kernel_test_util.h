@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/interval_set.h"
-#include "agent/core/status.h"
+#include "core/interval_set.h"
+#include "core/status.h"
 
 namespace iocwall::ktest {
 

@@ -19,7 +19,7 @@
 #include <optional>
 #include <thread>
 
-#include "agent/core/timed.h"
+#include "core/timed.h"
 #include "netlink/nft_backend.h"
 #include "tests/kernel/kernel_test_util.h"
 

@@ -18,9 +18,9 @@
 #include <tuple>
 #include <vector>
 
-#include "agent/core/diff.h"
-#include "agent/core/interval_set.h"
-#include "agent/core/prefix.h"
+#include "core/diff.h"
+#include "core/interval_set.h"
+#include "core/prefix.h"
 
 namespace iocwall {
 namespace {

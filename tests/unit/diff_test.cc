@@ -1,4 +1,4 @@
-#include "agent/core/diff.h"
+#include "core/diff.h"
 
 #include <gtest/gtest.h>
 

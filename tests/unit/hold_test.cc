@@ -1,5 +1,5 @@
 // StillCoveredByAdds: the ranges the hold bridge keeps matched during an update (hold.h).
-#include "agent/core/hold.h"
+#include "core/hold.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "agent/core/prefix.h"
+#include "core/prefix.h"
 
 #include <gtest/gtest.h>
 

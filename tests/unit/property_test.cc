@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/diff.h"
-#include "agent/core/interval_set.h"
-#include "agent/core/prefix.h"
+#include "core/diff.h"
+#include "core/interval_set.h"
+#include "core/prefix.h"
 
 namespace iocwall {
 namespace {

@@ -1,6 +1,6 @@
-// Timed interval sets (agent/core/timed.h): examples, then properties against a brute-force
+// Timed interval sets (core/timed.h): examples, then properties against a brute-force
 // reference that computes every address's expiry and sources one by one.
-#include "agent/core/timed.h"
+#include "core/timed.h"
 
 #include <gtest/gtest.h>
 

@@ -15,7 +15,7 @@
 #include <span>
 #include <vector>
 
-#include "agent/core/interval_set.h"
+#include "core/interval_set.h"
 
 namespace iocwall {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/prefix.h"
+#include "core/prefix.h"
 
 namespace iocwall {
 

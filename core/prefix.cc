@@ -1,6 +1,6 @@
 // Feed-line parsing: hand-written, allocation-free parsers (a feed can hold millions of lines
 // and is re-read every few minutes, so no regex and no locale-dependent library calls).
-#include "agent/core/prefix.h"
+#include "core/prefix.h"
 
 #include <algorithm>
 #include <cstring>

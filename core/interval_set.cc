@@ -1,4 +1,4 @@
-#include "agent/core/interval_set.h"
+#include "core/interval_set.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "agent/core/hold.h"
+#include "core/hold.h"
 
 #include <algorithm>
 

@@ -17,7 +17,7 @@ class Clock {
   virtual void SleepFor(std::chrono::milliseconds d) = 0;
 };
 
-// Real clock (defined in agent/core/clock.cc; the only part of core that touches the OS).
+// Real clock (defined in core/clock.cc; the only part of core that touches the OS).
 Clock& SystemClock();
 
 }  // namespace iocwall

@@ -1,5 +1,5 @@
 // --status output for monitoring: line 1 is a Nagios plugin line, the JSON has plain fields.
-#include "agent/status.h"
+#include "agent/health.h"
 
 #include <gtest/gtest.h>
 

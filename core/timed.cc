@@ -1,4 +1,4 @@
-#include "agent/core/timed.h"
+#include "core/timed.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,5 +1,5 @@
 // The real Clock: the only part of the core that touches the OS.
-#include "agent/core/clock.h"
+#include "core/clock.h"
 
 #include <thread>
 

@@ -1,4 +1,4 @@
-#include "agent/status.h"
+#include "agent/health.h"
 
 #include <ctime>
 #include <nlohmann/json.hpp>

@@ -271,12 +271,6 @@ class Converter {
   const Origin& origin_;
 };
 
-#define IOCWALL_TRY(expr)    \
-  do {                       \
-    Status _s = (expr);      \
-    if (!_s.ok()) return _s; \
-  } while (0)
-
 Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   Converter cv(vm, origin);
   if (cv.Has("api.url")) c->api.url = cv.Str("api.url");

@@ -148,13 +148,25 @@ Batch::Batch(Socket* socket, uint32_t genid) : socket_(socket) {
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = NFNL_MSG_BATCH_BEGIN;
   nlh->nlmsg_flags = NLM_F_REQUEST;
-  nlh->nlmsg_seq = begin_seq_ = socket_->NextSeq();
+  nlh->nlmsg_seq = begin_seq_ = NextSeq();
   auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
   nfg->nfgen_family = AF_UNSPEC;
   nfg->version = NFNETLINK_V0;
   nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
   if (genid != 0) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
   chunks_.back().used += nlh->nlmsg_len;
+}
+
+uint32_t Batch::NextSeq() { return socket_ ? socket_->NextSeq() : ++own_seq_; }
+
+void Batch::ForEachMessage(const std::function<void(const nlmsghdr*)>& each) const {
+  for (const Chunk& c : chunks_) {
+    int len = static_cast<int>(c.used);
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(c.data.get()); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
+      each(nlh);
+    }
+  }
 }
 
 bool Batch::RebaseGenid(uint32_t genid) {
@@ -192,7 +204,7 @@ size_t Batch::bytes() const {
 void Batch::AddMessage(uint16_t type, uint16_t family, uint16_t flags, std::string what,
                        const std::function<void(nlmsghdr*)>& build) {
   char* buf = Reserve(kMaxObjectPayload);
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, type, family, flags | NLM_F_ACK, socket_->NextSeq());
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, type, family, flags | NLM_F_ACK, NextSeq());
   build(nlh);
   Op op;
   op.seq = nlh->nlmsg_seq;
@@ -209,7 +221,7 @@ nlmsghdr* Batch::StartElementMessage(ElementVerb verb, uint16_t nfproto, const s
   char* buf = Reserve(kMaxNestBytes + kElementMessageHeadroom);
   uint16_t type = verb == ElementVerb::kAdd ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
   uint16_t flags = NLM_F_ACK | (verb == ElementVerb::kAdd ? NLM_F_CREATE : 0);
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, type, nfproto, flags, socket_->NextSeq());
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, type, nfproto, flags, NextSeq());
   mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table.c_str());
   mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
   *nest_offset = nlh->nlmsg_len;
@@ -325,13 +337,16 @@ std::string Batch::DescribeError(const Op& op, int err, uint32_t attr_offset) co
 }
 
 Status Batch::Commit(CommitResult* result) {
+  if (!socket_) return Status::Error("netlink: a batch built without a socket cannot commit");
+  CommitResult ignored;
+  if (!result) result = &ignored;
   *result = {};
   if (!closed_) {
     char* buf = Reserve(MNL_ALIGN(sizeof(nlmsghdr)) + 64);
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = NFNL_MSG_BATCH_END;
     nlh->nlmsg_flags = NLM_F_REQUEST;
-    nlh->nlmsg_seq = socket_->NextSeq();
+    nlh->nlmsg_seq = NextSeq();
     auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
     nfg->nfgen_family = AF_UNSPEC;
     nfg->version = NFNETLINK_V0;
@@ -359,8 +374,8 @@ Status Batch::Commit(CommitResult* result) {
     Result<size_t> got = socket_->Receive(buf, complete ? 0 : kAckTimeoutMs);
     if (!got.ok()) {
       // Most likely ENOBUFS (acks dropped): the outcome is unknown.
-      return Status::Error("reading the kernel's acks: " + got.message() +
-                           " (the outcome of the transaction is unknown)");
+      return Status::Errno(got.status().code(), "reading the kernel's acks: " + got.message() +
+                                                    " (the outcome of the transaction is unknown)");
     }
     if (*got == 0) break;
     int len = static_cast<int>(*got);
@@ -386,9 +401,12 @@ Status Batch::Commit(CommitResult* result) {
       first_errno = -err->error;
       uint32_t offset = 0;
       if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-        // Extended ack attributes follow the (capped) error header.
+        // Extended ack attributes follow the error header, and the whole refused message when
+        // the kernel did not cap the ack (NETLINK_CAP_ACK is best effort).
+        size_t skip = sizeof(nlmsgerr);
+        if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) skip += err->msg.nlmsg_len - sizeof(nlmsghdr);
         const auto* attr = reinterpret_cast<const nlattr*>(
-            static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + MNL_ALIGN(sizeof(nlmsgerr)));
+            static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + MNL_ALIGN(skip));
         int alen = static_cast<int>(reinterpret_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
                                     reinterpret_cast<const char*>(attr));
         for (; mnl_attr_ok(attr, alen);) {
@@ -408,10 +426,9 @@ Status Batch::Commit(CommitResult* result) {
       }
     }
   }
-  result->kernel_errno = first_errno;
   if (!first_error.empty()) {
     if (errors > 1) first_error += " (and " + std::to_string(errors - 1) + " more errors)";
-    return Status::Error(first_error + "; the whole transaction was rolled back");
+    return Status::Errno(first_errno, first_error + "; the whole transaction was rolled back");
   }
   if (!batch_failed && answered < ops_.size()) {
     return Status::Error("the kernel acknowledged " + std::to_string(answered) + " of " +

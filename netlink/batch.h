@@ -59,14 +59,14 @@ void PutKeyElement(nlmsghdr* nlh, Family family, u128 key);
 enum class ElementVerb : uint8_t { kAdd, kDelete };
 
 struct CommitResult {
-  int kernel_errno = 0;  // errno of the first kernel error (ERESTART: the generation moved)
-  size_t acks = 0;       // positive acks read
+  size_t acks = 0;  // positive acks read
 };
 
 class Batch {
  public:
   // `genid` != 0 guards the batch: the kernel refuses it with ERESTART if the ruleset's
-  // generation is no longer `genid` when the batch arrives.
+  // generation is no longer `genid` when the batch arrives. `socket` may be null for a batch
+  // that is only built and read back (tests of the encoding, without root): it cannot commit.
   Batch(Socket* socket, uint32_t genid);
   // Moves the guard of a batch built with a non-zero genid to `genid` (after a transaction of
   // our own committed before it). Returns false when the batch has no guard.
@@ -102,10 +102,13 @@ class Batch {
   size_t bytes() const;
   size_t element_ops() const { return element_ops_; }  // kernel elements sent
   bool empty() const { return ops_.empty(); }
+  // Every message built so far, BEGIN (and END once committed) included, in order.
+  void ForEachMessage(const std::function<void(const nlmsghdr*)>& each) const;
 
   // Closes the batch, sizes the socket buffers for it, sends it in one sendmsg and reads every
-  // ack. Any kernel error fails the whole batch (the kernel then rolls all of it back).
-  Status Commit(CommitResult* result);
+  // ack. Any kernel error fails the whole batch (the kernel then rolls all of it back); the
+  // Status's code() is the errno of the first one (ERESTART: the generation moved).
+  Status Commit(CommitResult* result = nullptr);
 
  private:
   struct Op {
@@ -124,6 +127,7 @@ class Batch {
   };
 
   char* Reserve(size_t bytes);  // room for one whole message in the current chunk
+  uint32_t NextSeq();
   nlmsghdr* StartElementMessage(ElementVerb verb, uint16_t nfproto, const std::string& table,
                                 const std::string& set, Family family, size_t* nest_offset);
   template <typename Unit>
@@ -138,6 +142,7 @@ class Batch {
   // with another batch built at the same time, so they are not assumed contiguous.
   std::unordered_map<uint32_t, size_t> by_seq_;
   uint32_t begin_seq_ = 0;
+  uint32_t own_seq_ = 0;  // sequence numbers of a batch without a socket
   size_t element_ops_ = 0;
   bool closed_ = false;
 };

@@ -64,16 +64,6 @@ void AddCreateHoldSet(nl::Batch* b, const TableSpec& spec, Family f) {
                 });
 }
 
-void AddDeleteHoldSet(nl::Batch* b, const TableSpec& spec, Family f) {
-  const std::string name = HoldSetName(MainSet(spec, f));
-  b->AddMessage(NFT_MSG_DELSET, NFPROTO_INET, 0, "delete set " + name, [&](nlmsghdr* nlh) {
-    nl::SetPtr s(nftnl_set_alloc());
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, spec.table.c_str());
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
-    nftnl_set_nlmsg_build_payload(nlh, s.get());
-  });
-}
-
 void HoldBridge::SetBefore(Family f, bool usable, std::vector<Range> leftovers,
                            std::vector<nl::RawElement> stray) {
   usable_[Index(f)] = usable;
@@ -104,20 +94,17 @@ size_t HoldBridge::Build(nl::Socket* socket, uint32_t genid) {
   return n;
 }
 
-Status HoldBridge::Hold(uint32_t* genid, int* kernel_errno) {
+Status HoldBridge::Hold(uint32_t* genid) {
   if (!hold_) return Status::Ok();
-  nl::CommitResult cr;
-  Status st = hold_->Commit(&cr);
+  Status st = hold_->Commit();
   hold_.reset();
-  *kernel_errno = cr.kernel_errno;
   if (!st.ok()) return st.Wrap("holding the ranges the update re-adds");
   while (++*genid == 0) {  // each commit moves the generation by one (zero is skipped)
   }
   return Status::Ok();
 }
 
-Status HoldBridge::Release(nl::Socket* socket, uint32_t* generation, int* kernel_errno,
-                           size_t* messages) {
+Status HoldBridge::Release(nl::Socket* socket, uint32_t* generation, size_t* messages) {
   *messages = 0;
   if (held() == 0) return Status::Ok();
   nl::Batch b(socket, *generation);
@@ -126,9 +113,7 @@ Status HoldBridge::Release(nl::Socket* socket, uint32_t* generation, int* kernel
                 f, want_[Index(f)]);
   }
   *messages = b.messages();
-  nl::CommitResult cr;
-  Status st = b.Commit(&cr);
-  *kernel_errno = cr.kernel_errno;
+  Status st = b.Commit();
   if (!st.ok()) return st.Wrap("releasing the held ranges after the update");
   while (++*generation == 0) {
   }

@@ -40,8 +40,6 @@ bool HoldSetUsable(const nftnl_set* s, Family f);
 
 // Adds to `b` the creation of the hold set of family `f` (NLM_F_CREATE: a no-op if present).
 void AddCreateHoldSet(nl::Batch* b, const TableSpec& spec, Family f);
-// Adds to `b` the deletion of the hold set of family `f`.
-void AddDeleteHoldSet(nl::Batch* b, const TableSpec& spec, Family f);
 
 class HoldBridge {
  public:
@@ -62,10 +60,10 @@ class HoldBridge {
   // the main transaction goes alone).
   size_t Build(nl::Socket* socket, uint32_t genid);
   // Commits step 1 (when built); *genid moves by one.
-  Status Hold(uint32_t* genid, int* kernel_errno);
+  Status Hold(uint32_t* genid);
   // Step 3, after the main transaction committed at *generation; it moves by one. Returns the
   // messages sent in *messages.
-  Status Release(nl::Socket* socket, uint32_t* generation, int* kernel_errno, size_t* messages);
+  Status Release(nl::Socket* socket, uint32_t* generation, size_t* messages);
 
   size_t held() const { return want_[0].size() + want_[1].size(); }
 

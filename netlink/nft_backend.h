@@ -3,6 +3,10 @@
 // chain per configured hook whose rules drop traffic from/to set members, and a named counter
 // per chain, direction and family.
 //
+// The backend only coordinates: ruleset.h says what is wanted, kernel_view.h reads what the
+// kernel holds, plan.h (pure) turns both into ordered operations, ops.h writes them into a
+// batch; here the generation is read, the plan staged, committed and retried.
+//
 // Reconcile keeps a copy of what it last committed and the ruleset generation id after that
 // commit. While the generation has not moved, the kernel is known to hold that copy and the
 // diff is computed without reading the kernel (element dumps are quadratic in the kernel).
@@ -26,18 +30,12 @@
 
 #include "core/interval_set.h"
 #include "netlink/batch.h"
+#include "netlink/kernel_view.h"
+#include "netlink/plan.h"
 #include "netlink/set_backend.h"
 #include "netlink/socket.h"
 
-struct nftnl_set;
-struct nlmsghdr;
-
 namespace iocwall {
-
-// The comment iocwall gives every table it creates, its ownership mark: a table of the
-// configured name without it is never changed or deleted (see nft_backend.cc).
-inline constexpr char kTableOwnerMark[] =
-    "managed by iocwall: changes are undone at its next cycle";
 
 struct NftBackendOptions {
   // Test-only: commit removals and additions as two transactions, opening exactly the window
@@ -81,30 +79,14 @@ class NftBackend : public SetBackend {
   // The current ruleset generation id (NFT_MSG_GETGEN).
   Result<uint32_t> Generation();
 
-  struct KernelView;  // what the kernel holds of our table (nft_backend.cc)
-
  private:
   Status EnsureSocket();
-  // Sends a get or a dump (family inet) and hands each reply to `each`; `filter` adds the
-  // request's attributes.
-  Status Query(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& filter,
-               const std::function<Status(const nlmsghdr*)>& each, const std::string& what,
-               int* kernel_errno = nullptr);
-  // Dumps the family's set, or `other_set` of that family.
-  Status DumpElements(Family family, const std::function<void(const nl::DecodedElement&)>& each,
-                      const std::string& other_set = "");
-  // Reads table inet `table` alone (a get): absent, or present with its flags, handle and
-  // whether it carries iocwall's ownership mark.
-  struct TableInfo {
-    bool present = false;
-    bool owned = false;
-    uint32_t flags = 0;
-    uint64_t handle = 0;
-  };
-  Status ReadTable(const std::string& table, TableInfo* info);
-  Status ReadKernel(KernelView* view, bool dump_elements);
-  void ReadSet(const nftnl_set* s, KernelView* view) const;
-  Status ReconcileOnce(const IntervalSet& desired, ApplyResult* result, int* kernel_errno);
+  nl::KernelReader Reader();
+  Status ReconcileOnce(const IntervalSet& desired, ApplyResult* result);
+  // Stages `plan` into one batch (two under split_transaction_for_test) and commits it
+  // between the hold bridge's steps; *generation follows each commit.
+  Status Apply(const nl::ReconcilePlan& plan, const nl::KernelView& view, uint32_t* generation,
+               ApplyResult* result);
   // A set whose flags, type or counters must change is recreated without a moment when
   // traffic is not matched against a full set. On Linux 6.18, a set created in the same
   // transaction as the rule that starts using it matches nothing for a short while after the
@@ -113,11 +95,10 @@ class NftBackend : public SetBackend {
   // rules to them and delete the old sets; (3) build the sets again under their own names. The
   // main transaction then moves the rules back and deletes the temporary sets. Each step is
   // one transaction guarded by the generation id, which moves by one per step (*genid).
-  // Skipped (the main transaction does it all) when there is no working blocking to keep.
-  Status StageRecreatedSets(KernelView* view,
-                            const std::function<const FamilyRanges&(Family)>& want_of,
-                            int64_t now_ms, uint32_t* genid, bool staged[2], ApplyResult* result,
-                            int* kernel_errno);
+  // Skipped (the main transaction does it all) when there is no working blocking to keep
+  // (nl::PlanStaging).
+  Status StageRecreatedSets(const nl::KernelView& view, const nl::PlanInput& in, uint32_t* genid,
+                            bool staged[2], ApplyResult* result);
   // Records what was committed: `desired`'s ranges, or with timeouts the two timed sets
   // (v4, v6) that were sent, moved from.
   void SetApplied(const IntervalSet& desired, FamilyRanges* timed_want);

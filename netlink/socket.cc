@@ -19,9 +19,9 @@ constexpr size_t kReceiveBuffer = 64 * 1024;
 // A get or dump that stays silent this long means the kernel is not answering.
 constexpr int kReplyTimeoutMs = 30'000;
 
-std::string Errno(const char* what) {
+Status ErrnoStatus(const char* what) {
   int err = errno;  // the string operations below may clobber errno
-  return std::string(what) + ": " + KernelErrorText(err);
+  return Status::Errno(err, std::string(what) + ": " + KernelErrorText(err));
 }
 
 Status SetForced(int fd, int force_opt, int plain_opt, size_t bytes, const char* what) {
@@ -38,9 +38,9 @@ Status SetForced(int fd, int force_opt, int plain_opt, size_t bytes, const char*
       return Status::Ok();
     }
   }
-  return Status::Error(std::string("cannot size the netlink ") + what + " buffer to " +
-                       std::to_string(bytes) + " bytes: " + KernelErrorText(force_errno) +
-                       " (needs CAP_NET_ADMIN)");
+  return Status::Errno(force_errno, std::string("cannot size the netlink ") + what + " buffer to " +
+                                        std::to_string(bytes) + " bytes: " +
+                                        KernelErrorText(force_errno) + " (needs CAP_NET_ADMIN)");
 }
 
 }  // namespace
@@ -91,9 +91,9 @@ void Socket::Close() {
 
 Result<Socket> Socket::Open() {
   mnl_socket* nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (!nl) return Status::Error(Errno("netlink: cannot open a netfilter socket"));
+  if (!nl) return ErrnoStatus("netlink: cannot open a netfilter socket");
   if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-    Status st = Status::Error(Errno("netlink: cannot bind the netfilter socket"));
+    Status st = ErrnoStatus("netlink: cannot bind the netfilter socket");
     mnl_socket_close(nl);
     return st;
   }
@@ -132,7 +132,7 @@ Status Socket::SendIov(std::span<const iovec> iov) {
   do {
     n = sendmsg(mnl_socket_get_fd(nl_), &msg, 0);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return Status::Error(Errno("netlink: sending the batch failed"));
+  if (n < 0) return ErrnoStatus("netlink: sending the batch failed");
   return Status::Ok();
 }
 
@@ -141,34 +141,29 @@ Result<size_t> Socket::Receive(std::span<char> buf, int timeout_ms) {
   for (;;) {
     int r = poll(&pfd, 1, timeout_ms);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Status::Error(Errno("netlink: poll"));
+    if (r < 0) return ErrnoStatus("netlink: poll");
     if (r == 0) return size_t{0};
     ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       // ENOBUFS: the kernel dropped replies because the receive buffer was full.
-      return Status::Error(Errno("netlink: receive"));
+      return ErrnoStatus("netlink: receive");
     }
     return static_cast<size_t>(n);
   }
 }
 
-Status Socket::Request(nlmsghdr* request, const std::function<Status(const nlmsghdr*)>& on_message,
-                       int* kernel_errno) {
-  if (kernel_errno) *kernel_errno = 0;
+Status Socket::Request(nlmsghdr* request,
+                       const std::function<Status(const nlmsghdr*)>& on_message) {
   const bool dump = request->nlmsg_flags & NLM_F_DUMP;
   if (!dump) request->nlmsg_flags |= NLM_F_ACK;  // a get ends with its ack
   const uint32_t seq = request->nlmsg_seq;
   if (mnl_socket_sendto(nl_, request, request->nlmsg_len) < 0) {
-    return Status::Error(Errno("netlink: sending a request failed"));
+    return ErrnoStatus("netlink: sending a request failed");
   }
   Status first = Status::Ok();
-  int first_errno = 0;
-  auto fail = [&](int err, Status st) {
-    if (first.ok()) {
-      first = std::move(st);
-      first_errno = err;
-    }
+  auto fail = [&](Status st) {
+    if (first.ok()) first = std::move(st);
   };
   for (;;) {
     Result<size_t> got = Receive(rx_, kReplyTimeoutMs);
@@ -180,26 +175,25 @@ Status Socket::Request(nlmsghdr* request, const std::function<Status(const nlmsg
          nlh = mnl_nlmsg_next(nlh, &len)) {
       if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != portid_) continue;  // stale reply
       if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) {
-        fail(EINTR, Status::Error("netlink: the ruleset changed during a dump"));
+        fail(Status::Errno(EINTR, "netlink: the ruleset changed during a dump"));
       }
       if (nlh->nlmsg_type == NLMSG_ERROR) {
         const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-        if (err->error != 0) fail(-err->error, Status::Error(KernelErrorText(err->error)));
+        if (err->error != 0) fail(Status::Errno(-err->error, KernelErrorText(err->error)));
         done = true;
       } else if (nlh->nlmsg_type == NLMSG_DONE) {
         const int* code = static_cast<const int*>(mnl_nlmsg_get_payload(nlh));
         if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(int)) && *code < 0) {
-          fail(-*code, Status::Error(KernelErrorText(*code)));
+          fail(Status::Errno(-*code, KernelErrorText(*code)));
         }
         done = true;
       } else if (first.ok()) {
         Status st = on_message(nlh);
-        if (!st.ok()) fail(0, st);
+        if (!st.ok()) fail(st);
       }
     }
     if (done) break;
   }
-  if (kernel_errno) *kernel_errno = first_errno;
   return first;
 }
 

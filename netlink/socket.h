@@ -50,10 +50,9 @@ class Socket {
   Result<size_t> Receive(std::span<char> buf, int timeout_ms);
 
   // Sends one request (a get or a dump) and hands each reply message to on_message until the
-  // exchange is complete. A kernel error is returned as a Status and, when kernel_errno is
-  // given, as its errno (ENOENT for a get of something absent, EINTR for an interrupted dump).
-  Status Request(nlmsghdr* request, const std::function<Status(const nlmsghdr*)>& on_message,
-                 int* kernel_errno = nullptr);
+  // exchange is complete. A kernel error is returned as a Status whose code() is its errno
+  // (ENOENT for a get of something absent, EINTR for an interrupted dump).
+  Status Request(nlmsghdr* request, const std::function<Status(const nlmsghdr*)>& on_message);
 
  private:
   explicit Socket(mnl_socket* nl);

@@ -379,10 +379,9 @@ TEST_F(NftBackendTest, BatchErrorNamesTheElement) {
   batch.AddRanges(nl::ElementVerb::kDelete, NFPROTO_INET, "iocwall", "blocklist_v4", Family::kV4,
                   gone);
   EXPECT_GT(batch.messages(), 5u);
-  nl::CommitResult cr;
-  Status st = batch.Commit(&cr);
+  Status st = batch.Commit();
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(cr.kernel_errno, ENOENT);
+  EXPECT_EQ(st.code(), ENOENT);
   EXPECT_NE(st.message().find("delete element 10.0.0.0/24 from set blocklist_v4: No such file or "
                               "directory (kernel ENOENT)"),
             std::string::npos)
@@ -403,10 +402,9 @@ TEST_F(NftBackendTest, StaleGenerationIsRefused) {
   nl::Batch batch(&*sock, gen);
   std::vector<Range> add = {R("10.1.0.0/16")};
   batch.AddRanges(nl::ElementVerb::kAdd, NFPROTO_INET, "iocwall", "blocklist_v4", Family::kV4, add);
-  nl::CommitResult cr;
-  Status st = batch.Commit(&cr);
+  Status st = batch.Commit();
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(cr.kernel_errno, ERESTART);
+  EXPECT_EQ(st.code(), ERESTART);
   EXPECT_NE(st.message().find("generation id moved"), std::string::npos) << st.message();
   ExpectSetIs(ktest::Set({"192.0.2.0/24"}), Family::kV4);
 }

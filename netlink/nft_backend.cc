@@ -437,7 +437,11 @@ Status NftBackend::ReadTopHits(size_t n, std::vector<ElementHits>* hits) {
     for (const Range& r : ranges.ranges) {
       auto it = counts.find(r.first);
       if (it == counts.end()) continue;
-      hits->push_back({f == Family::kV4 ? 4 : 6, r, it->second.first, it->second.second});
+      // With log rules every blocked packet is looked up twice in the set, by the log rule and
+      // by the drop rule, and the kernel counts both lookups in the element's counter.
+      const uint64_t lookups = spec_.log ? 2 : 1;
+      hits->push_back(
+          {f == Family::kV4 ? 4 : 6, r, it->second.first / lookups, it->second.second / lookups});
     }
   }
   std::sort(hits->begin(), hits->end(), [](const ElementHits& a, const ElementHits& b) {

@@ -60,10 +60,10 @@ void AddCreateChain(Batch* b, const TableSpec& spec, const ChainWant& c, const s
 }
 
 void AddRule(Batch* b, const TableSpec& spec, const std::string& chain, const RuleWant& w) {
-  b->AddMessage(NFT_MSG_NEWRULE, kInet, NLM_F_CREATE | NLM_F_APPEND,
-                "add rule to chain " + chain + " (" + w.counter + ")", [&](nlmsghdr* nlh) {
-                  nftnl_rule_nlmsg_build_payload(nlh, BuildRule(spec, chain, w).get());
-                });
+  b->AddMessage(
+      NFT_MSG_NEWRULE, kInet, NLM_F_CREATE | NLM_F_APPEND,
+      "add rule to chain " + chain + " (" + (w.own_reject ? "own rejects" : w.counter) + ")",
+      [&](nlmsghdr* nlh) { nftnl_rule_nlmsg_build_payload(nlh, BuildRule(spec, chain, w).get()); });
 }
 
 void AddDeleteSet(Batch* b, const std::string& table, const std::string& set) {

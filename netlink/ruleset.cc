@@ -103,7 +103,53 @@ TablePtr BuildTable(const std::string& name) {
   return t;
 }
 
+namespace {
+
+// Accepts the ICMP error a reject rule sends ("administratively prohibited": ICMP type 3 code
+// 13, ICMPv6 type 1 code 1), whatever its destination.
+RulePtr BuildOwnRejectRule(const TableSpec& spec, const std::string& chain, Family f) {
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, spec.table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+  const bool v4 = f == Family::kV4;
+  auto match = [&](nftnl_expr* load, const void* value, uint32_t len) {
+    AddExpr(r.get(), load);
+    nftnl_expr* e = nftnl_expr_alloc("cmp");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, value, len);
+    AddExpr(r.get(), e);
+  };
+  auto meta = [](uint32_t key) {
+    nftnl_expr* e = nftnl_expr_alloc("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    return e;
+  };
+  const uint8_t proto = v4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+  match(meta(NFT_META_NFPROTO), &proto, 1);
+  const uint8_t l4 = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+  match(meta(NFT_META_L4PROTO), &l4, 1);
+  nftnl_expr* th = nftnl_expr_alloc("payload");
+  nftnl_expr_set_u32(th, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+  nftnl_expr_set_u32(th, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+  nftnl_expr_set_u32(th, NFTNL_EXPR_PAYLOAD_OFFSET, 0);
+  nftnl_expr_set_u32(th, NFTNL_EXPR_PAYLOAD_LEN, 2);
+  const uint8_t type_code[2] = {static_cast<uint8_t>(v4 ? 3 : 1),
+                                static_cast<uint8_t>(v4 ? 13 : 1)};
+  match(th, type_code, 2);
+  nftnl_expr* e = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  AddExpr(r.get(), e);
+  return r;
+}
+
+}  // namespace
+
 RulePtr BuildRule(const TableSpec& spec, const std::string& chain, const RuleWant& w) {
+  if (w.own_reject) return BuildOwnRejectRule(spec, chain, w.family);
   RulePtr r(nftnl_rule_alloc());
   nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, spec.table.c_str());
   nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
@@ -201,6 +247,14 @@ std::vector<ChainWant> WantedChains(const TableSpec& spec) {
     if (h != Hook::kOutput) dirs.push_back(true);
     if (h != Hook::kInput) dirs.push_back(false);
     for (Family f : {Family::kV4, Family::kV6}) {
+      if (h == Hook::kOutput && spec.action == Action::kReject) {
+        // The ICMP error our own reject sends back goes to the blocked address: without this
+        // rule the output chain would drop it, and the sender would see a silent drop.
+        RuleWant own;
+        own.family = f;
+        own.own_reject = true;
+        c.rules.push_back(own);
+      }
       for (bool saddr : dirs) {
         std::string counter = c.name + "_" + FamilyName(f) + (saddr ? "_saddr" : "_daddr");
         if (spec.log) c.rules.push_back({f, saddr, true, counter, ""});

@@ -48,6 +48,8 @@ struct RuleWant {
   bool log = false;  // the rate-limited log rule that precedes the drop rule
   std::string counter;
   std::string set;  // the set looked up: the family's main set when empty (see hold_bridge.h)
+  // With action reject, in the output chain: accepts the ICMP errors our rejects send.
+  bool own_reject = false;
 };
 
 struct ChainWant {

@@ -240,3 +240,39 @@ TEST_F(PacketTest, SplitTransactionLeaks) {
 
 }  // namespace
 }  // namespace iocwall
+
+namespace iocwall {
+namespace {
+
+// With action = reject, the ICMP error the input chain sends back goes to the blocked address
+// through iocwall's own output chain, which must let it out: the blocked sender learns at
+// once (EHOSTUNREACH on its connected socket) instead of timing out on a silent drop.
+TEST_F(PacketTest, OwnRejectReachesTheBlockedSender) {
+  TableSpec spec;
+  spec.action = Action::kReject;
+  spec.hooks = {Hook::kInput, Hook::kOutput};
+  NftBackend backend(spec);
+  ApplyResult r;
+  Status st = backend.Reconcile(ktest::Set({"10.1.0.0/16"}), &r);
+  ASSERT_TRUE(st.ok()) << st.message();
+  auto outcome = [&](int i) {
+    timeval tv = {0, 300'000};
+    setsockopt(tx_[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    Probe p = {static_cast<uint32_t>(i), 0};
+    // A few datagrams: the first may race the neighbour discovery.
+    for (int k = 0; k < 3; ++k) {
+      if (send(tx_[i], &p, sizeof(p), 0) < 0) return errno;
+      char buf[64];
+      if (recv(tx_[i], buf, sizeof(buf), 0) < 0 && errno != EAGAIN) return errno;
+    }
+    return 0;
+  };
+  EXPECT_EQ(outcome(0), EHOSTUNREACH) << "X (blocked) must get the reject's ICMP error";
+  EXPECT_EQ(outcome(2), 0) << "Z (not blocked) gets no error";
+  KernelStatus ks;
+  ASSERT_TRUE(backend.ReadStatus(&ks).ok());
+  EXPECT_TRUE(ks.Enforcing());
+}
+
+}  // namespace
+}  // namespace iocwall

@@ -107,7 +107,69 @@ TEST_F(ConfigTest, UnknownKeyNamesFileLineAndKey) {
   Write("[api]\nurl = https://x.test\n\n[sync]\nintervall = 5m\n");
   auto inv = Parse({});
   ASSERT_FALSE(inv.ok());
-  EXPECT_EQ(inv.message(), path_ + ":5: unknown key 'intervall' in section [sync]");
+  EXPECT_EQ(inv.message(),
+            path_ + ":5: unknown key 'intervall' in section [sync]; did you mean 'interval'?");
+}
+
+TEST_F(ConfigTest, UnknownKeyOfAnotherSectionNamesThatSection) {
+  Write("[collections]\nid = abc\n[api]\ninterval = 5m\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(), path_ +
+                               ":4: unknown key 'interval' in section [api]; did you mean "
+                               "interval in section [sync]?");
+}
+
+TEST_F(ConfigTest, UnknownKeyFarFromAnyListsTheSectionsKeys) {
+  Write("[collections]\nfeed = abc\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(),
+            path_ + ":2: unknown key 'feed' in section [collections]; its keys are id");
+}
+
+// "[collection]" was reported as "unknown key 'id'", and an empty misspelt section passed.
+TEST_F(ConfigTest, UnknownSectionIsNamedAtItsHeaderWithASuggestion) {
+  Write("[collection]\nid = abc\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(), path_ + ":1: unknown section [collection]; did you mean [collections]?");
+
+  Write("[collections]\nid = abc\n\n[metric]\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok()) << "an empty misspelt section is an error too";
+  EXPECT_EQ(inv.message(), path_ + ":4: unknown section [metric]; did you mean [metrics]?");
+
+  Write("[collections]\nid = abc\n[Sync]\ninterval = 5m\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok()) << "section names are lower case";
+  EXPECT_EQ(inv.message(), path_ + ":3: unknown section [Sync]; did you mean [sync]?");
+
+  Write("[collections]\nid = abc\n[whitelist]\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(),
+            path_ +
+                ":3: unknown section [whitelist]; the sections are [api], "
+                "[collections], [files], [allowlist], [sync], [nftables], [metrics]");
+}
+
+TEST_F(ConfigTest, EverySectionOfTheHelpIsKnown) {
+  Write(
+      "[api]\n[collections]\nid = abc\n[files]\n[allowlist]\n[sync]\n[nftables]\n"
+      "[metrics]\n");
+  auto inv = Parse({});
+  EXPECT_TRUE(inv.ok()) << inv.message();
+}
+
+// A line without '=' may be an API key pasted into the wrong file: it is never quoted.
+TEST_F(ConfigTest, LineWithoutEqualsIsNotQuoted) {
+  Write("[collections]\nid = abc\n[api]\nSekr3tKeyValue\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find(path_ + ":4: expected 'key = value'"), std::string::npos)
+      << inv.message();
+  EXPECT_EQ(inv.message().find("Sekr3tKeyValue"), std::string::npos) << inv.message();
 }
 
 TEST_F(ConfigTest, BadValueNamesFileLineAndKey) {

@@ -192,7 +192,10 @@ po::options_description ModeOptions() {
       ("restore", "enforce the last good list from state_dir, without network (early boot)")
       ("flush", "delete iocwall's table (and nothing else): stops all enforcement")
       ("force", "accept once a result that a guard refused")
-      ("check-config", "validate the configuration and the API key file, then exit")
+      ("check-config",
+       "validate the configuration, the API key file and the paths it names, then exit")
+      ("no-path-check",
+       "with --check-config: leave the paths out (a file written for another host or an image)")
       ("verbose,v", "log debug lines");
   // clang-format on
   return d;
@@ -544,7 +547,8 @@ std::string UnknownOptionMessage(const std::string& token) {
          (cut ? " (the text after it is not shown)" : std::string());
 }
 
-Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
+Result<Invocation> ParseInvocation(const std::vector<std::string>& args, bool* config_error) {
+  if (config_error != nullptr) *config_error = false;
   po::options_description modes = ModeOptions();
   po::options_description keys = KeyOptions();
   po::options_description all;
@@ -605,6 +609,10 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   if (!inv.source.empty() && inv.mode != Mode::kList) {
     return Status::Error("--source goes with --list");
   }
+  inv.check_paths = vm.count("no-path-check") == 0;
+  if (!inv.check_paths && inv.mode != Mode::kCheckConfig) {
+    return Status::Error("--no-path-check goes with --check-config");
+  }
   if (inv.force && inv.mode != Mode::kDaemon && inv.mode != Mode::kOnce) {
     return Status::Error("--force goes with --once (or the daemon's first cycle)");
   }
@@ -613,10 +621,14 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   Origin origin;
   inv.config.path = vm.count("config") ? vm["config"].as<std::string>() : kDefaultConfigPath;
   Status s = ReadConfigFile(inv.config.path, keys, from_cli, &vm, &origin);
-  if (!s.ok()) return s;
-  po::notify(vm);
-  s = Convert(vm, origin, &inv.config);
-  if (!s.ok()) return s;
+  if (s.ok()) {
+    po::notify(vm);
+    s = Convert(vm, origin, &inv.config);
+  }
+  if (!s.ok()) {
+    if (config_error != nullptr) *config_error = true;
+    return s;
+  }
   return inv;
 }
 

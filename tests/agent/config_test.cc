@@ -172,6 +172,32 @@ TEST_F(ConfigTest, LineWithoutEqualsIsNotQuoted) {
   EXPECT_EQ(inv.message().find("Sekr3tKeyValue"), std::string::npos) << inv.message();
 }
 
+// A configuration error and a command-line error exit differently (78 and 2).
+TEST_F(ConfigTest, ConfigurationErrorsAreToldFromCommandLineErrors) {
+  bool config_error = true;
+  Write("[collections]\nid = abc\n");
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_, "--bogus"}, &config_error).ok());
+  EXPECT_FALSE(config_error);
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_, "--once", "--status"}, &config_error).ok());
+  EXPECT_FALSE(config_error);
+  EXPECT_FALSE(
+      ParseInvocation({"iocwall", "-c", path_, "--once", "--no-path-check"}, &config_error).ok());
+  EXPECT_FALSE(config_error) << "--no-path-check goes with --check-config";
+  EXPECT_FALSE(
+      ParseInvocation({"iocwall", "-c", path_, "--sync.interval", "soon"}, &config_error).ok());
+  EXPECT_TRUE(config_error) << "a key given as a flag is configuration";
+  Write("[collection]\nid = abc\n");
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_}, &config_error).ok());
+  EXPECT_TRUE(config_error);
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", "/nonexistent/iocwall.conf"}, &config_error).ok());
+  EXPECT_TRUE(config_error) << "a missing file is a configuration error";
+  Write("[collections]\nid = abc\n");
+  auto inv =
+      ParseInvocation({"iocwall", "-c", path_, "--check-config", "--no-path-check"}, &config_error);
+  ASSERT_TRUE(inv.ok()) << inv.message();
+  EXPECT_FALSE(inv->check_paths);
+}
+
 TEST_F(ConfigTest, BadValueNamesFileLineAndKey) {
   Write("[collections]\nid = abc\n[sync]\ninterval = soon\n");
   auto inv = Parse({});

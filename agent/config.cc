@@ -485,6 +485,17 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   return Status::Ok();
 }
 
+// "; did you mean --sync.interval?" for a misspelt long flag; only a known name is ever quoted,
+// never the token's text after '='.
+std::string FlagSuggestion(const std::string& token, const po::options_description& all) {
+  if (token.rfind("--", 0) != 0) return "";
+  const std::string name = token.substr(2, token.find('=') - 2);
+  std::vector<std::string> names;
+  for (const auto& o : all.options()) names.push_back(o->long_name());
+  auto near = Closest(name, names);
+  return near ? "; did you mean --" + *near + "?" : "";
+}
+
 }  // namespace
 
 std::optional<std::chrono::seconds> ParseDuration(const std::string& text) {
@@ -568,7 +579,8 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args, bool* c
     for (const auto& o : parsed.options) from_cli.insert(o.string_key);
     po::store(parsed, vm);
   } catch (const po::unknown_option& e) {
-    return Status::Error(UnknownOptionMessage(e.get_option_name()) + " (see iocwall --help)");
+    return Status::Error(UnknownOptionMessage(e.get_option_name()) +
+                         FlagSuggestion(e.get_option_name(), all) + " (see iocwall --help)");
   } catch (const po::error& e) {
     return Status::Error(std::string(e.what()) + " (see iocwall --help)");
   }

@@ -299,6 +299,21 @@ TEST_F(ConfigTest, UnknownFlagsAreRefusedWithoutEchoingTheirValue) {
   EXPECT_EQ(UnknownOptionMessage("--bogus"), "unrecognised option '--bogus'");
 }
 
+TEST_F(ConfigTest, MisspeltFlagsGetTheNearOne) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({"--sync.intervall", "5m"}).message(),
+            "unrecognised option '--sync.intervall'; did you mean --sync.interval? (see iocwall "
+            "--help)");
+  EXPECT_EQ(Parse({"--dryrun"}).message(),
+            "unrecognised option '--dryrun'; did you mean --dry-run? (see iocwall --help)");
+  const std::string secret = "Sekr3tKeyValue";
+  EXPECT_EQ(Parse({"--api.api_key_fil=" + secret}).message(),
+            "unrecognised option '--api.api_key_fil' (the text after it is not shown); did you "
+            "mean --api.api_key_file? (see iocwall --help)");
+  EXPECT_EQ(Parse({"--frobnicate"}).message(),
+            "unrecognised option '--frobnicate' (see iocwall --help)");
+}
+
 // Negative control: Boost's default style does guess, and quotes the whole token; the test
 // above would fail on a parser left with it.
 TEST(ConfigGuessingControl, DefaultStyleGuessesAndEchoes) {

@@ -1,5 +1,6 @@
 #include "agent/config.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <cerrno>
@@ -81,6 +82,94 @@ const KeySpec* FindKey(const std::string& name) {
   return nullptr;
 }
 
+std::string SectionOf(const KeySpec& k) {
+  const std::string name = k.name;
+  return name.substr(0, name.find('.'));
+}
+
+// The sections, in the order of kKeys (the order of the man page).
+std::vector<std::string> Sections() {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys) {
+    std::string s = SectionOf(k);
+    if (out.empty() || out.back() != s) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> KeysOf(const std::string& section) {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys)
+    if (SectionOf(k) == section) out.push_back(std::string(k.name).substr(section.size() + 1));
+  return out;
+}
+
+// Optimal string alignment distance, case-insensitive: a swapped pair of letters counts as one
+// typo, like a missing or an extra one.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+          lower(a[i - 2]) == lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The name the operator most likely meant, when one is close enough to be a typo: about one
+// edit per four letters, so that short names are not matched to unrelated ones.
+std::optional<std::string> Closest(const std::string& typed,
+                                   const std::vector<std::string>& names) {
+  std::optional<std::string> best;
+  size_t best_distance = 0;
+  for (const auto& n : names) {
+    const size_t limit = std::clamp<size_t>(std::max(typed.size(), n.size()) / 4, 1, 3);
+    const size_t distance = EditDistance(typed, n);
+    if (distance <= limit && (!best || distance < best_distance)) {
+      best = n;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string Join(const std::vector<std::string>& names, const std::string& before,
+                 const std::string& after) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + before + n + after;
+  return out;
+}
+
+// An unknown section is reported at its header, even when no key follows it: an empty
+// misspelt section would otherwise be ignored, and a key under it blamed instead.
+std::string UnknownSection(const std::string& section) {
+  const auto sections = Sections();
+  if (auto near = Closest(section, sections)) {
+    return "unknown section [" + section + "]; did you mean [" + *near + "]?";
+  }
+  return "unknown section [" + section + "]; the sections are " + Join(sections, "[", "]");
+}
+
+std::string UnknownKey(const std::string& section, const std::string& key) {
+  const std::string head = "unknown key '" + key + "' in section [" + section + "]; ";
+  const auto keys = KeysOf(section);
+  if (auto near = Closest(key, keys)) return head + "did you mean '" + *near + "'?";
+  for (const auto& other : Sections()) {
+    if (FindKey(other + "." + key) != nullptr) {
+      return head + "did you mean " + key + " in section [" + other + "]?";
+    }
+  }
+  return head + "its keys are " + Join(keys, "", "");
+}
+
 po::options_description ModeOptions() {
   po::options_description d("Modes and flags");
   // clang-format off
@@ -103,7 +192,10 @@ po::options_description ModeOptions() {
       ("restore", "enforce the last good list from state_dir, without network (early boot)")
       ("flush", "delete iocwall's table (and nothing else): stops all enforcement")
       ("force", "accept once a result that a guard refused")
-      ("check-config", "validate the configuration and the API key file, then exit")
+      ("check-config",
+       "validate the configuration, the API key file and the paths it names, then exit")
+      ("no-path-check",
+       "with --check-config: leave the paths out (a file written for another host or an image)")
       ("verbose,v", "log debug lines");
   // clang-format on
   return d;
@@ -170,11 +262,15 @@ Status ReadConfigFile(const std::string& path, const po::options_description& de
     if (line.front() == '[') {
       if (line.back() != ']') return Status::Error(at + "malformed section header '" + line + "'");
       section = Trim(line.substr(1, line.size() - 2));
+      if (KeysOf(section).empty()) return Status::Error(at + UnknownSection(section));
       continue;
     }
     size_t eq = line.find('=');
     if (eq == std::string::npos) {
-      return Status::Error(at + "expected 'key = value', got '" + line + "'");
+      // Not quoted: a line without '=' may be an API key pasted into the wrong file.
+      return Status::Error(at +
+                           "expected 'key = value' or a [section] header (the line is not "
+                           "shown: it may hold a secret)");
     }
     std::string key = Trim(line.substr(0, eq));
     std::string value = Trim(line.substr(eq + 1));
@@ -184,7 +280,7 @@ Status ReadConfigFile(const std::string& path, const po::options_description& de
     std::string full = section + "." + key;
     const KeySpec* spec = FindKey(full);
     if (spec == nullptr) {
-      return Status::Error(at + "unknown key '" + key + "' in section [" + section + "]");
+      return Status::Error(at + UnknownKey(section, key));
     }
     if (!spec->repeatable && seen_line.count(full)) {
       return Status::Error(at + "[" + section + "] " + key + " is given twice (first on line " +
@@ -383,6 +479,17 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   return Status::Ok();
 }
 
+// "; did you mean --sync.interval?" for a misspelt long flag; only a known name is ever quoted,
+// never the token's text after '='.
+std::string FlagSuggestion(const std::string& token, const po::options_description& all) {
+  if (token.rfind("--", 0) != 0) return "";
+  const std::string name = token.substr(2, token.find('=') - 2);
+  std::vector<std::string> names;
+  for (const auto& o : all.options()) names.push_back(o->long_name());
+  auto near = Closest(name, names);
+  return near ? "; did you mean --" + *near + "?" : "";
+}
+
 }  // namespace
 
 std::optional<std::chrono::seconds> ParseDuration(const std::string& text) {
@@ -445,7 +552,8 @@ std::string UnknownOptionMessage(const std::string& token) {
          (cut ? " (the text after it is not shown)" : std::string());
 }
 
-Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
+Result<Invocation> ParseInvocation(const std::vector<std::string>& args, bool* config_error) {
+  if (config_error != nullptr) *config_error = false;
   po::options_description modes = ModeOptions();
   po::options_description keys = KeyOptions();
   po::options_description all;
@@ -465,7 +573,8 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
     for (const auto& o : parsed.options) from_cli.insert(o.string_key);
     po::store(parsed, vm);
   } catch (const po::unknown_option& e) {
-    return Status::Error(UnknownOptionMessage(e.get_option_name()) + " (see iocwall --help)");
+    return Status::Error(UnknownOptionMessage(e.get_option_name()) +
+                         FlagSuggestion(e.get_option_name(), all) + " (see iocwall --help)");
   } catch (const po::error& e) {
     return Status::Error(std::string(e.what()) + " (see iocwall --help)");
   }
@@ -506,6 +615,10 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   if (!inv.source.empty() && inv.mode != Mode::kList) {
     return Status::Error("--source goes with --list");
   }
+  inv.check_paths = vm.count("no-path-check") == 0;
+  if (!inv.check_paths && inv.mode != Mode::kCheckConfig) {
+    return Status::Error("--no-path-check goes with --check-config");
+  }
   if (inv.force && inv.mode != Mode::kDaemon && inv.mode != Mode::kOnce) {
     return Status::Error("--force goes with --once (or the daemon's first cycle)");
   }
@@ -514,10 +627,14 @@ Result<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   Origin origin;
   inv.config.path = vm.count("config") ? vm["config"].as<std::string>() : kDefaultConfigPath;
   Status s = ReadConfigFile(inv.config.path, keys, from_cli, &vm, &origin);
-  if (!s.ok()) return s;
-  po::notify(vm);
-  s = Convert(vm, origin, &inv.config);
-  if (!s.ok()) return s;
+  if (s.ok()) {
+    po::notify(vm);
+    s = Convert(vm, origin, &inv.config);
+  }
+  if (!s.ok()) {
+    if (config_error != nullptr) *config_error = true;
+    return s;
+  }
   return inv;
 }
 

@@ -84,11 +84,15 @@ struct Invocation {
   std::string source;  // --list --source S
   bool force = false;
   bool verbose = false;
+  bool check_paths = true;  // --check-config without --no-path-check
   Config config;
 };
 
-// Parses argv and (except for --help/--version) the configuration file it names.
-Result<Invocation> ParseInvocation(const std::vector<std::string>& args);
+// Parses argv and (except for --help/--version) the configuration file it names. On an error,
+// *config_error (when given) says whether it is in the configuration (the file, or a
+// --section.key value) rather than in the command line: the two exit differently.
+Result<Invocation> ParseInvocation(const std::vector<std::string>& args,
+                                   bool* config_error = nullptr);
 // The error for an unknown command-line token: the option's name only, never the text after
 // '=' (or after a short option's letter), which may be a value such as the API key.
 std::string UnknownOptionMessage(const std::string& token);

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -33,6 +34,9 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+// sysexits.h's EX_CONFIG, which systemd shows as "status=78/CONFIG": the unit's
+// RestartPreventExitStatus= stops on it rather than restarting into the same error.
+constexpr int kExitConfig = 78;
 
 // Everything one configuration needs, rebuilt as a whole on SIGHUP.
 struct Runtime {
@@ -539,13 +543,55 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
   }
 }
 
+// The table the configuration names must be absent or iocwall's own: a configuration that would
+// point iocwall at an administrator's table is not valid on this host. *unchecked gets why the
+// kernel could not be read (nothing is refused then).
+Status CheckTableOwner(const Config& c, std::string* unchecked) {
+  KernelStatus k;
+  Status ks = MakeNftBackend(c.nft)->ReadStatus(&k);
+  if (!ks.ok()) *unchecked = ks.message();
+  if (ks.ok() && k.table_present && !k.table_owned) {
+    return Status::Error("[nftables] table = " + c.nft.table + ": table inet " + c.nft.table +
+                         " exists and was not created by iocwall, which never changes it; "
+                         "choose a name of iocwall's own");
+  }
+  return Status::Ok();
+}
+
+// Every problem, one line each, so that one run shows all there is to fix.
+int RunCheckConfig(const Invocation& inv) {
+  const Config& c = inv.config;
+  std::vector<std::string> problems;
+  std::string unchecked;
+  for (const Status& s : {CheckConfig(c), CheckTableOwner(c, &unchecked)}) {
+    if (!s.ok()) problems.push_back(s.message());
+  }
+  if (inv.check_paths) {
+    for (auto& p : CheckPaths(c)) problems.push_back(std::move(p));
+  }
+  for (const auto& p : problems) std::cerr << "iocwall: " << p << "\n";
+  if (!problems.empty()) return kExitConfig;
+  std::cout << "configuration " << c.path << " is valid\n";
+  if (!unchecked.empty()) {
+    std::cerr << "iocwall: (the kernel was not checked: " << unchecked << ")\n";
+  }
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   MakeNonDumpable();  // before anything reads the key or a flag that might hold it
   std::vector<std::string> args(argv, argv + argc);
-  auto inv = ParseInvocation(args);
+  bool config_error = false;
+  auto inv = ParseInvocation(args, &config_error);
   if (!inv.ok()) {
     std::cerr << "iocwall: " << inv.message() << "\n";
-    return kExitUsage;
+    // A monitoring plugin cannot judge what it could not read: UNKNOWN, and the reason as the
+    // plugin line that NRPE and Icinga show (they read stdout only).
+    if (std::find(args.begin(), args.end(), "--status") != args.end()) {
+      std::cout << "iocwall " << HealthName(Health::kUnknown) << " - " << inv.message() << "\n";
+      return static_cast<int>(Health::kUnknown);
+    }
+    return config_error ? kExitConfig : kExitUsage;
   }
   if (inv->verbose) SetLogLevel(LogLevel::kDebug);
   switch (inv->mode) {
@@ -555,27 +601,8 @@ int Main(int argc, char** argv) {
     case Mode::kVersion:
       std::cout << "iocwall " IOCWALL_VERSION "\n";
       return kExitOk;
-    case Mode::kCheckConfig: {
-      Status s = CheckConfig(inv->config);
-      if (!s.ok()) {
-        std::cerr << "iocwall: " << s.message() << "\n";
-        return kExitUsage;
-      }
-      // The table it names must be free or iocwall's own: a configuration that would point
-      // iocwall at an administrator's table is not valid on this host.
-      KernelStatus k;
-      Status ks = MakeNftBackend(inv->config.nft)->ReadStatus(&k);
-      if (ks.ok() && k.table_present && !k.table_owned) {
-        std::cerr << "iocwall: [nftables] table = " << inv->config.nft.table << ": table inet "
-                  << inv->config.nft.table
-                  << " exists and was not created by iocwall, which never changes it; choose "
-                     "a name of iocwall's own\n";
-        return kExitUsage;
-      }
-      std::cout << "configuration " << inv->config.path << " is valid\n";
-      if (!ks.ok()) std::cerr << "iocwall: (the kernel was not checked: " << ks.message() << ")\n";
-      return kExitOk;
-    }
+    case Mode::kCheckConfig:
+      return RunCheckConfig(*inv);
     case Mode::kStatus:
       return RunStatus(*inv);
     case Mode::kExplain:
@@ -587,10 +614,16 @@ int Main(int argc, char** argv) {
     default:
       break;
   }
+  // The daemon refuses to start on what --check-config refuses, its paths aside (a missing list
+  // file fails its source only), and exits kExitConfig itself: systemd's RestartPreventExitStatus=
+  // looks at the main process only, never at an ExecStartPre=.
+  std::string unchecked;
   Status s = Validate(inv->config);
+  if (s.ok() && inv->mode == Mode::kDaemon) s = CheckConfig(inv->config);
+  if (s.ok() && inv->mode == Mode::kDaemon) s = CheckTableOwner(inv->config, &unchecked);
   if (!s.ok()) {
     std::cerr << "iocwall: " << s.message() << "\n";
-    return kExitUsage;
+    return kExitConfig;
   }
   DropPrivileges();  // configuration loaded, no cycle yet: keep only CAP_NET_ADMIN from here on
   switch (inv->mode) {

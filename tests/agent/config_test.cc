@@ -107,7 +107,95 @@ TEST_F(ConfigTest, UnknownKeyNamesFileLineAndKey) {
   Write("[api]\nurl = https://x.test\n\n[sync]\nintervall = 5m\n");
   auto inv = Parse({});
   ASSERT_FALSE(inv.ok());
-  EXPECT_EQ(inv.message(), path_ + ":5: unknown key 'intervall' in section [sync]");
+  EXPECT_EQ(inv.message(),
+            path_ + ":5: unknown key 'intervall' in section [sync]; did you mean 'interval'?");
+}
+
+TEST_F(ConfigTest, UnknownKeyOfAnotherSectionNamesThatSection) {
+  Write("[collections]\nid = abc\n[api]\ninterval = 5m\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(), path_ +
+                               ":4: unknown key 'interval' in section [api]; did you mean "
+                               "interval in section [sync]?");
+}
+
+TEST_F(ConfigTest, UnknownKeyFarFromAnyListsTheSectionsKeys) {
+  Write("[collections]\nfeed = abc\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(),
+            path_ + ":2: unknown key 'feed' in section [collections]; its keys are id");
+}
+
+// "[collection]" was reported as "unknown key 'id'", and an empty misspelt section passed.
+TEST_F(ConfigTest, UnknownSectionIsNamedAtItsHeaderWithASuggestion) {
+  Write("[collection]\nid = abc\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(), path_ + ":1: unknown section [collection]; did you mean [collections]?");
+
+  Write("[collections]\nid = abc\n\n[metric]\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok()) << "an empty misspelt section is an error too";
+  EXPECT_EQ(inv.message(), path_ + ":4: unknown section [metric]; did you mean [metrics]?");
+
+  Write("[collections]\nid = abc\n[Sync]\ninterval = 5m\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok()) << "section names are lower case";
+  EXPECT_EQ(inv.message(), path_ + ":3: unknown section [Sync]; did you mean [sync]?");
+
+  Write("[collections]\nid = abc\n[whitelist]\n");
+  inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.message(),
+            path_ +
+                ":3: unknown section [whitelist]; the sections are [api], "
+                "[collections], [files], [allowlist], [sync], [nftables], [metrics]");
+}
+
+TEST_F(ConfigTest, EverySectionOfTheHelpIsKnown) {
+  Write(
+      "[api]\n[collections]\nid = abc\n[files]\n[allowlist]\n[sync]\n[nftables]\n"
+      "[metrics]\n");
+  auto inv = Parse({});
+  EXPECT_TRUE(inv.ok()) << inv.message();
+}
+
+// A line without '=' may be an API key pasted into the wrong file: it is never quoted.
+TEST_F(ConfigTest, LineWithoutEqualsIsNotQuoted) {
+  Write("[collections]\nid = abc\n[api]\nSekr3tKeyValue\n");
+  auto inv = Parse({});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_NE(inv.message().find(path_ + ":4: expected 'key = value'"), std::string::npos)
+      << inv.message();
+  EXPECT_EQ(inv.message().find("Sekr3tKeyValue"), std::string::npos) << inv.message();
+}
+
+// A configuration error and a command-line error exit differently (78 and 2).
+TEST_F(ConfigTest, ConfigurationErrorsAreToldFromCommandLineErrors) {
+  bool config_error = true;
+  Write("[collections]\nid = abc\n");
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_, "--bogus"}, &config_error).ok());
+  EXPECT_FALSE(config_error);
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_, "--once", "--status"}, &config_error).ok());
+  EXPECT_FALSE(config_error);
+  EXPECT_FALSE(
+      ParseInvocation({"iocwall", "-c", path_, "--once", "--no-path-check"}, &config_error).ok());
+  EXPECT_FALSE(config_error) << "--no-path-check goes with --check-config";
+  EXPECT_FALSE(
+      ParseInvocation({"iocwall", "-c", path_, "--sync.interval", "soon"}, &config_error).ok());
+  EXPECT_TRUE(config_error) << "a key given as a flag is configuration";
+  Write("[collection]\nid = abc\n");
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", path_}, &config_error).ok());
+  EXPECT_TRUE(config_error);
+  EXPECT_FALSE(ParseInvocation({"iocwall", "-c", "/nonexistent/iocwall.conf"}, &config_error).ok());
+  EXPECT_TRUE(config_error) << "a missing file is a configuration error";
+  Write("[collections]\nid = abc\n");
+  auto inv =
+      ParseInvocation({"iocwall", "-c", path_, "--check-config", "--no-path-check"}, &config_error);
+  ASSERT_TRUE(inv.ok()) << inv.message();
+  EXPECT_FALSE(inv->check_paths);
 }
 
 TEST_F(ConfigTest, BadValueNamesFileLineAndKey) {
@@ -209,6 +297,21 @@ TEST_F(ConfigTest, UnknownFlagsAreRefusedWithoutEchoingTheirValue) {
   EXPECT_EQ(UnknownOptionMessage("--api.api_key=" + secret),
             "unrecognised option '--api.api_key' (the text after it is not shown)");
   EXPECT_EQ(UnknownOptionMessage("--bogus"), "unrecognised option '--bogus'");
+}
+
+TEST_F(ConfigTest, MisspeltFlagsGetTheNearOne) {
+  Write("[collections]\nid = abc\n");
+  EXPECT_EQ(Parse({"--sync.intervall", "5m"}).message(),
+            "unrecognised option '--sync.intervall'; did you mean --sync.interval? (see iocwall "
+            "--help)");
+  EXPECT_EQ(Parse({"--dryrun"}).message(),
+            "unrecognised option '--dryrun'; did you mean --dry-run? (see iocwall --help)");
+  const std::string secret = "Sekr3tKeyValue";
+  EXPECT_EQ(Parse({"--api.api_key_fil=" + secret}).message(),
+            "unrecognised option '--api.api_key_fil' (the text after it is not shown); did you "
+            "mean --api.api_key_file? (see iocwall --help)");
+  EXPECT_EQ(Parse({"--frobnicate"}).message(),
+            "unrecognised option '--frobnicate' (see iocwall --help)");
 }
 
 // Negative control: Boost's default style does guess, and quotes the whole token; the test

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "agent/agent.h"
@@ -323,6 +324,25 @@ TEST_F(TrustTest, ARepeatedNoteIsLoggedOnceNotEveryCycle) {
   agent->RunCycle(false);
   log = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("not blocking 192.0.2.0/29"), std::string::npos) << log;
+}
+
+// The daemon runs an unchanged cycle every few minutes all day: each is one line in the journal,
+// its outcome, whatever notes the first cycle logged.
+TEST_F(TrustTest, AnUnchangedCycleLogsOneLine) {
+  config_.allowlist = {*ParsePrefix("192.0.2.0/28")};
+  auto agent = Make({{"192.0.2.0/24", "198.51.100.7"}, {"203.0.113.0/24"}});
+  ::testing::internal::CaptureStderr();
+  agent->RunCycle(false);
+  const std::string first = ::testing::internal::GetCapturedStderr();
+  EXPECT_GT(std::count(first.begin(), first.end(), '\n'), 1) << "control: a note, then the cycle\n"
+                                                             << first;
+  for (int i = 0; i < 2; ++i) {
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+    EXPECT_NE(log.find("cycle enforced-fresh"), std::string::npos) << log;
+  }
 }
 
 class LockTest : public ::testing::Test {

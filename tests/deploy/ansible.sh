@@ -8,7 +8,7 @@
 #             modes, the key from an encrypted vault, validation by iocwall --check-config,
 #             a refused configuration leaves the old one, a second run changes nothing, each
 #             section header once (iocwall_extra_config adds to a section, and may not set a
-#             key a role variable sets), tags select the tasks
+#             key a role variable sets, nor name an unknown section), tags select the tasks
 # usage: ansible.sh MODE SOURCE_DIR IOCWALL_BIN
 source "$(dirname "$0")/common.sh"
 need ansible-playbook
@@ -108,8 +108,9 @@ case $mode in
     # The metrics file outside /run/iocwall needs a writable path in the hardened unit.
     grep -qx 'ReadWritePaths=/var/lib/node-exporter' \
       "$root/etc/systemd/system/iocwall.service.d/ansible-paths.conf" || fail "no drop-in"
-    # What the role wrote is what the agent accepts.
-    "$bin" -c "$conf" --check-config --api.api_key_file "$key" || fail "agent refuses the file"
+    # What the role wrote is what the agent accepts (its paths name the target's files).
+    "$bin" -c "$conf" --check-config --no-path-check --api.api_key_file "$key" ||
+      fail "agent refuses the file"
     [[ ! -e $root/run && ! -e $root/usr ]] || fail "the role wrote outside etc/ and var/"
 
     # Idempotent.
@@ -128,6 +129,13 @@ case $mode in
     grep -q 'must not set what a role' <<<"$out" || { echo "$out"; fail "no clash message"; }
     grep -q 'metrics.textfile' <<<"$out" || { echo "$out"; fail "the clash is not named"; }
     [[ $(sha256sum "$conf") == "$before" ]] || fail "a refused extra_config replaced the file"
+    # A misspelt section in iocwall_extra_config would be a second, ignored section: the
+    # validation refuses it and names the one meant.
+    out=$(playbook -e '{"iocwall_extra_config": {"metric": {"mode": "0600"}}}' 2>&1) &&
+      fail "iocwall_extra_config's misspelt [metric] section was installed"
+    grep -qF 'unknown section [metric]; did you mean [metrics]?' <<<"$out" ||
+      { echo "$out"; fail "the misspelt section is not named"; }
+    [[ $(sha256sum "$conf") == "$before" ]] || fail "a misspelt section replaced the file"
 
     # Tags: iocwall_key rewrites the key only (not the configuration); iocwall_config does the
     # configuration; the variable checks run under any tag.

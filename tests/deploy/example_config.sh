@@ -16,12 +16,19 @@ chmod 0600 "$tmp/api_key"
 out=$("$bin" -c "$example" --check-config 2>&1) && fail "the bare example was accepted: $out"
 grep -q 'nothing to enforce' <<<"$out" || fail "unexpected refusal of the bare example: $out"
 
+# Its paths (a list file, the metrics directory) are a gateway's, not this machine's.
 sed -E 's/^#([a-z0-9_]+ =)/\1/' "$example" >"$tmp/full.conf"
-"$bin" -c "$tmp/full.conf" --check-config --api.api_key_file "$tmp/api_key" ||
+"$bin" -c "$tmp/full.conf" --check-config --no-path-check --api.api_key_file "$tmp/api_key" ||
   fail "the example with every key uncommented is refused"
+if [[ ! -e /etc/iocwall/local-blocklist.txt ]]; then
+  out=$("$bin" -c "$tmp/full.conf" --check-config --api.api_key_file "$tmp/api_key" 2>&1) &&
+    fail "the example's list file, absent here, passed the path checks"
+  grep -qF '[files] path /etc/iocwall/local-blocklist.txt does not exist' <<<"$out" ||
+    fail "unexpected path check message: $out"
+fi
 
 chmod 0644 "$tmp/api_key"
-out=$("$bin" -c "$tmp/full.conf" --check-config --api.api_key_file "$tmp/api_key" 2>&1) &&
+out=$("$bin" -c "$tmp/full.conf" --check-config --no-path-check --api.api_key_file "$tmp/api_key" 2>&1) &&
   fail "a world-readable key file was accepted, unlike what the pages say"
 grep -qi 'api_key\|permission\|readable' <<<"$out" || fail "unexpected message: $out"
 

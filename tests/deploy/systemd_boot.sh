@@ -12,7 +12,9 @@
 #      LoadCredential and its watchdog pinged; the collection is enforced;
 #   3. `systemctl reload` with a broken configuration fails and the daemon keeps
 #      running on the old one (same PID, table intact); a good one reloads;
-#   4. `systemctl stop` leaves the table enforcing; an upgrade keeps the units
+#   4. `systemctl stop` leaves the table enforcing; a broken configuration at start
+#      leaves the unit failed with status 78, not restarting (with a control that
+#      restarts without RestartPreventExitStatus=); an upgrade keeps the units
 #      enabled and restarts the daemon;
 #   5. after a reboot of the container, with the feed gone, iocwall-restore.service
 #      has enforced the last good list before network-pre.target, and the daemon
@@ -211,6 +213,39 @@ in_ct timeout 60 systemctl stop iocwall.service
 [[ $(show iocwall ActiveState) == inactive ]] || fail "iocwall.service did not stop"
 table_has blocklist_v4 203.0.113.7 || fail "systemctl stop dropped the table"
 echo "stopped: table inet iocwall still enforcing"
+
+# A broken configuration at start: the daemon exits 78 (EX_CONFIG) and the unit stays
+# failed, where it used to restart every RestartSec forever. RestartSec=1s (a drop-in) only
+# makes a restart, if one came, come within the wait.
+dropin=/run/systemd/system/iocwall.service.d/fast-restart.conf
+in_ct mkdir -p /run/systemd/system/iocwall.service.d
+printf '[Service]\nRestartSec=1s\n' | in_ct tee "$dropin" >/dev/null
+in_ct systemctl daemon-reload
+printf '%s\n[collection]\nid = c2\n' "$good_conf" >"$root/etc/iocwall/iocwall.conf"
+in_ct timeout 60 systemctl start iocwall.service 2>/dev/null &&
+  fail "iocwall.service started with a broken configuration"
+sleep 5
+state="$(show iocwall ActiveState)/$(show iocwall Result)/$(show iocwall ExecMainStatus)"
+[[ $state == failed/exit-code/78 ]] || fail "broken configuration at start: $state, not failed/exit-code/78"
+[[ $(show iocwall NRestarts) == 0 ]] || fail "restarted $(show iocwall NRestarts) times on a configuration error"
+in_ct journalctl -u iocwall --no-pager | grep -qF 'unknown section [collection]; did you mean [collections]?' ||
+  fail "the journal does not say what is wrong"
+table_has blocklist_v4 203.0.113.7 || fail "a refused start dropped the table"
+echo "broken configuration at start: $state, 0 restarts in 5 s, table still enforcing"
+# Negative control: without RestartPreventExitStatus= the same file restarts the unit.
+printf '[Service]\nRestartSec=1s\nRestartPreventExitStatus=\n' | in_ct tee "$dropin" >/dev/null
+in_ct systemctl daemon-reload
+in_ct systemctl reset-failed iocwall.service
+in_ct timeout 60 systemctl start iocwall.service 2>/dev/null || true
+sleep 5
+restarts=$(show iocwall NRestarts)
+[[ $restarts -ge 2 ]] || fail "control: only $restarts restarts without RestartPreventExitStatus="
+echo "control: without RestartPreventExitStatus= the unit restarted $restarts times in 5 s"
+in_ct systemctl stop iocwall.service
+in_ct rm "$dropin"
+in_ct systemctl daemon-reload
+in_ct systemctl reset-failed iocwall.service
+printf '%s\n' "$good_conf" >"$root/etc/iocwall/iocwall.conf"
 in_ct systemctl start iocwall.service
 
 # An upgrade (the same package again): the admin's enablement stays, the running

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `systemd-analyze verify` is clean for both units, and the units keep the
-# contract of issue 6 (notify + watchdog, config check before start, reload by
+# contract of issue 6 (notify + watchdog, no restart on a configuration error, reload by
 # SIGHUP, the key as a credential, CAP_NET_ADMIN only, early-boot restore).
 # verify checks that ExecStart= binaries and Documentation= man pages exist: the
 # test verifies copies that name the built binary, with the pages on MANPATH.
@@ -34,7 +34,9 @@ expect() {
 d=iocwall.service
 expect $d 'Type=notify'
 expect $d 'Restart=on-failure'
-expect $d 'ExecStartPre=/usr/sbin/iocwall --check-config'
+expect $d 'RestartPreventExitStatus=2 78'
+# RestartPreventExitStatus= sees the main process only: a failing ExecStartPre= restarts forever.
+grep -q '^ExecStartPre=' "$units/$d" && fail "$d checks its configuration in an ExecStartPre="
 expect $d 'ExecStart=/usr/sbin/iocwall'
 expect $d 'ExecReload=/usr/sbin/iocwall --check-config --api.api_key_file /etc/iocwall/api_key'
 expect $d 'ExecReload=/bin/kill -HUP $MAINPID'

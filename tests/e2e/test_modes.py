@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """End to end: the agent's other modes. `--status` (text and JSON, each health level and its
 exit code), `--explain`, `--dry-run` (changes nothing, kernel or state), `--flush` (iocwall's
-table and nothing else), `--check-config` (file:line:key in its messages), and an API key file
-that others can read (refused before anything is sent)."""
+table and nothing else), `--check-config` (file:line:key in its messages, every path problem,
+exit 78), and an API key file that others can read (refused before anything is sent)."""
 
 import hashlib
 import json
 import os
+import re
 
 import iocwall_e2e as e2e
 
@@ -71,7 +72,9 @@ class ModesTest(e2e.E2ETest):
                          r"^iocwall OK - \d+ elements enforced from 1 source, list fetched "
                          r"\d+s ago \| elements=%d;;;0 age=\d+s;;86400;0 sources_failed=0;;;0;1 "
                          r"dropped=\d+c$" % (len(got[4]) + len(got[6])))
-        self.assertEqual(doc["plugin_output"].split(" | ")[0], text.splitlines()[0].split(" | ")[0])
+        # The two runs are apart in time: the list's age may have ticked between them.
+        ticked = lambda line: re.sub(r"fetched \d+s ago", "fetched Ns ago", line.split(" | ")[0])
+        self.assertEqual(ticked(doc["plugin_output"]), ticked(text.splitlines()[0]))
         self.assertIn("blocklist_v4  %d elements" % len(got[4]), text)
 
         # A failed fetch: WARNING (1).
@@ -187,29 +190,52 @@ table inet iocwall2 {
         line_of = {l.split("=")[0].strip(): n + 1 for n, l in enumerate(text.splitlines())}
 
         bad = e2e.write_file(self.path("unknown-key.conf"), text + "[sync]\nintervall = 5m\n")
-        p = e2e.Agent(self.ns, bad).run("--check-config", expect=2)
+        p = e2e.Agent(self.ns, bad).run("--check-config", expect=78)
         self.assertIn("%s:%d:" % (bad, text.count("\n") + 2), p.stderr)
         self.assertIn("intervall", p.stderr)
+        # As a monitoring plugin, the same file is UNKNOWN, said on the plugin's line.
+        p = e2e.Agent(self.ns, bad).run("--status", expect=3)
+        self.assertTrue(p.stdout.startswith("iocwall UNKNOWN - %s:" % bad), p.stdout)
 
         bad = e2e.write_file(self.path("bad-value.conf"),
                              text.replace("interval = 10s", "interval = 5s"))
-        p = e2e.Agent(self.ns, bad).run("--check-config", expect=2)
+        p = e2e.Agent(self.ns, bad).run("--check-config", expect=78)
         self.assertIn("%s:%d: [sync] interval" % (bad, line_of["interval"]), p.stderr)
 
         bad = e2e.write_file(self.path("bad-allow.conf"),
                              text.replace("prefix = 198.51.100.77", "prefix = 198.51.100.777"))
-        p = e2e.Agent(self.ns, bad).run("--check-config", expect=2)
+        p = e2e.Agent(self.ns, bad).run("--check-config", expect=78)
         self.assertIn("%s:%d: [allowlist] prefix" % (bad, line_of["prefix"]), p.stderr)
 
         bad = e2e.write_file(self.path("http.conf"),
                              text.replace("url = https://", "url = http://"))
-        p = e2e.Agent(self.ns, bad).run("--check-config", expect=2)
+        p = e2e.Agent(self.ns, bad).run("--check-config", expect=78)
         self.assertIn("plain http", p.stderr)
         self.assertEqual(e2e.tables(self.ns), [])  # none of this touched the kernel
 
+    def test_check_config_reports_every_path_problem(self):
+        missing, ca = self.path("missing.txt"), self.path("no-ca.pem")
+        metrics_dir = self.path("absent")
+        conf = e2e.write_config(self.path("paths.conf"), url=self.sim.url, key=self.key, ca=ca,
+                                collections=["feed"], files=[missing, self.work],
+                                state_dir=self.state_dir,
+                                extra={"metrics": {"textfile": metrics_dir + "/iocwall.prom"}})
+        p = e2e.Agent(self.ns, conf).run("--check-config", expect=78)
+        lines = p.stderr.splitlines()
+        for want in ("[files] path %s does not exist" % missing,
+                     "[files] path %s is a directory, not a file" % self.work,
+                     "[api] ca_file %s does not exist" % ca,
+                     "[metrics] textfile: metrics directory %s does not exist" % metrics_dir):
+            self.assertEqual(len([l for l in lines if want in l]), 1, p.stderr)
+        self.assertNotIn("is valid", p.stdout)
+        # The same file, written for another host: its paths left out, it is valid.
+        p = e2e.Agent(self.ns, conf).run("--check-config", "--no-path-check", expect=0)
+        self.assertIn("is valid", p.stdout)
+        self.assertEqual(e2e.tables(self.ns), [])
+
     def test_world_readable_key_is_refused(self):
         os.chmod(self.key, 0o644)
-        p = self.agent.run("--check-config", expect=2)
+        p = self.agent.run("--check-config", expect=78)
         self.assertIn(self.key, p.stderr)
         self.assertIn("accessible by group or others (mode 0644)", p.stderr)
         p = self.agent.run("--once", expect=1)

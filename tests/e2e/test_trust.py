@@ -49,7 +49,7 @@ class TrustTest(e2e.E2ETest):
         self.ns.nft(DEBIAN_FILTER)
         before = self.ns.ruleset()
         agent = self.agent(nftables={"table": "filter"})
-        p = agent.run("--check-config", expect=2)
+        p = agent.run("--check-config", expect=78)
         self.assertIn("not created by iocwall", p.stderr)
         p = agent.run("--dry-run", expect=1)
         self.assertIn("not created by iocwall", p.stdout)

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 #include <type_traits>
@@ -11,6 +10,7 @@
 
 #include "agent/guards.h"
 #include "agent/log.h"
+#include "agent/report_json.h"
 #include "core/timed.h"
 
 namespace iocwall {
@@ -30,8 +30,6 @@ void LogWidened(const std::string& source, const ParseStats& stats) {
               " more entries with host bits set were widened");
   }
 }
-
-using Json = nlohmann::json;
 
 double SecondsSince(Clock* clock, std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(clock->Now() - t0).count();
@@ -806,219 +804,6 @@ Result<Plan> Agent::DryRun(bool force) {
   }
   plan.diff = Diff(current, plan.desired);
   return plan;
-}
-
-std::string Agent::ReportToJson(const CycleReport& r) {
-  Json j;
-  j["version"] = 1;
-  j["outcome"] = OutcomeName(r.outcome);
-  j["summary"] = r.summary;
-  j["started_at"] = r.started_at;
-  j["seconds"] = r.seconds;
-  j["desired_v4"] = r.desired_v4;
-  j["desired_v6"] = r.desired_v6;
-  j["applied"] = r.applied;
-  j["apply"] = {{"added", r.apply.added},
-                {"removed", r.apply.removed},
-                {"messages", r.apply.messages},
-                {"bytes", r.apply.batch_bytes},
-                {"bootstrapped", r.apply.bootstrapped},
-                {"repaired", r.apply.repaired},
-                {"repair_reason", r.apply.repair_reason},
-                {"seconds", r.apply.seconds},
-                {"retries", r.apply.retries},
-                {"refreshed", r.apply.refreshed}};
-  j["apply_error"] = r.apply_error;
-  j["enforced_fetched_at"] = r.enforced_fetched_at;
-  j["enforced_elements"] = r.enforced_elements;
-  j["last_apply_at"] = r.last_apply_at;
-  j["guard_reasons"] = r.guard_reasons;
-  j["carved_out"] = r.carved_out;
-  j["warnings"] = r.warnings;
-  Json sources = Json::array();
-  for (const auto& s : r.sources) {
-    Json rej = Json::array();
-    for (const auto& x : s.rejected_samples) {
-      rej.push_back({{"line", x.line_no}, {"text", x.text}, {"reason", x.reason}});
-    }
-    sources.push_back({{"name", s.name},
-                       {"ok", s.ok},
-                       {"error", s.error},
-                       {"error_class", s.error_class},
-                       {"http_status", s.http_status},
-                       {"entries", s.entries},
-                       {"rejected", s.rejected},
-                       {"warnings", s.warnings},
-                       {"expired", s.expired},
-                       {"pages", s.pages},
-                       {"bytes", s.bytes},
-                       {"seconds", s.seconds},
-                       {"last_attempt", s.last_attempt},
-                       {"last_success", s.last_success},
-                       {"last_full", s.last_full},
-                       {"mode", s.mode},
-                       {"not_yet_valid", s.not_yet_valid},
-                       {"changes", s.changes},
-                       {"rejected_samples", rej}});
-  }
-  j["sources"] = sources;
-  if (r.committed) {
-    const CommitRecord& c = *r.committed;
-    Json samples = Json::array();
-    for (const auto& x : c.samples) {
-      samples.push_back({{"family", x.family == Family::kV4 ? 4 : 6},
-                         {"first", FormatAddress(x.family, x.range.first)},
-                         {"last", FormatAddress(x.family, x.range.last)},
-                         {"expires", x.expires}});
-    }
-    j["committed"] = {{"table", c.table},
-                      {"generation", c.generation},
-                      {"table_handle", c.table_handle},
-                      {"boot_id", c.boot_id},
-                      {"netns", c.netns},
-                      {"at", c.at},
-                      {"v4", c.v4},
-                      {"v6", c.v6},
-                      {"samples", samples}};
-  }
-  Json host = Json::array();
-  for (const auto& h : r.host_protected)
-    host.push_back({{"prefix", h.prefix.ToString()}, {"why", h.why}});
-  j["host_protected"] = host;
-  j["stale_tables"] = r.stale_tables;
-  j["next_valid_from"] = r.next_valid_from;
-  // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
-  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
-}
-
-namespace {
-
-// A number from a state file, or `def` when it is missing, of another type, or out of range:
-// a damaged file must not turn into undefined behaviour (a float cast overflow, found by
-// fuzz_state_json).
-template <typename T>
-T Num(const Json& j, const char* key, T def) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return def;
-  if constexpr (std::is_floating_point_v<T>) {
-    return it->template get<double>();
-  } else {
-    if (it->is_number_unsigned()) {
-      uint64_t v = it->template get<uint64_t>();
-      return v <= static_cast<uint64_t>(std::numeric_limits<T>::max()) ? static_cast<T>(v) : def;
-    }
-    if (it->is_number_integer()) {
-      int64_t v = it->template get<int64_t>();
-      if (v < 0 && !std::is_signed_v<T>) return def;
-      if (std::is_signed_v<T> && (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
-                                  v > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
-        return def;
-      }
-      return static_cast<T>(v);
-    }
-    return def;  // a float where a count belongs
-  }
-}
-
-}  // namespace
-
-std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
-  try {
-    Json j = Json::parse(text);
-    if (Num(j, "version", 0) != 1) return std::nullopt;
-    CycleReport r;
-    std::string outcome = j.at("outcome").get<std::string>();
-    r.outcome = Outcome::kNothing;
-    for (Outcome o : {Outcome::kEnforcedFresh, Outcome::kKeptLastGood, Outcome::kGuardRefused,
-                      Outcome::kFailed, Outcome::kNothing}) {
-      if (outcome == OutcomeName(o)) r.outcome = o;
-    }
-    r.summary = j.value("summary", "");
-    r.started_at = Num(j, "started_at", int64_t{0});
-    r.seconds = Num(j, "seconds", 0.0);
-    r.desired_v4 = Num(j, "desired_v4", size_t{0});
-    r.desired_v6 = Num(j, "desired_v6", size_t{0});
-    r.applied = j.value("applied", false);
-    const Json& a = j.at("apply");
-    r.apply.added = Num(a, "added", size_t{0});
-    r.apply.removed = Num(a, "removed", size_t{0});
-    r.apply.messages = Num(a, "messages", size_t{0});
-    r.apply.batch_bytes = Num(a, "bytes", size_t{0});
-    r.apply.bootstrapped = a.value("bootstrapped", false);
-    r.apply.repaired = a.value("repaired", false);
-    r.apply.repair_reason = a.value("repair_reason", "");
-    r.apply.seconds = Num(a, "seconds", 0.0);
-    r.apply.retries = Num(a, "retries", 0);
-    r.apply.refreshed = Num(a, "refreshed", size_t{0});
-    r.apply_error = j.value("apply_error", "");
-    r.enforced_fetched_at = Num(j, "enforced_fetched_at", int64_t{0});
-    r.enforced_elements = Num(j, "enforced_elements", size_t{0});
-    r.last_apply_at = Num(j, "last_apply_at", int64_t{0});
-    r.guard_reasons = j.value("guard_reasons", std::vector<std::string>{});
-    r.carved_out = j.value("carved_out", std::vector<std::string>{});
-    r.warnings = j.value("warnings", std::vector<std::string>{});
-    for (const auto& s : j.at("sources")) {
-      SourceReport x;
-      x.name = s.at("name").get<std::string>();
-      x.ok = s.value("ok", false);
-      x.error = s.value("error", "");
-      x.error_class = s.value("error_class", "");
-      x.http_status = Num(s, "http_status", 0);
-      x.entries = Num(s, "entries", size_t{0});
-      x.rejected = Num(s, "rejected", size_t{0});
-      x.warnings = Num(s, "warnings", size_t{0});
-      x.expired = Num(s, "expired", size_t{0});
-      x.pages = Num(s, "pages", size_t{0});
-      x.bytes = Num(s, "bytes", size_t{0});
-      x.seconds = Num(s, "seconds", 0.0);
-      x.last_attempt = Num(s, "last_attempt", int64_t{0});
-      x.last_success = Num(s, "last_success", int64_t{0});
-      x.last_full = Num(s, "last_full", int64_t{0});
-      x.mode = s.value("mode", "");
-      x.not_yet_valid = Num(s, "not_yet_valid", size_t{0});
-      x.changes = Num(s, "changes", size_t{0});
-      for (const auto& rj : s.value("rejected_samples", Json::array())) {
-        x.rejected_samples.push_back(
-            {Num(rj, "line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
-      }
-      r.sources.push_back(std::move(x));
-    }
-    if (auto it = j.find("committed"); it != j.end() && it->is_object()) {
-      CommitRecord c;
-      c.table = it->value("table", "");
-      c.generation = Num(*it, "generation", uint32_t{0});
-      c.table_handle = Num(*it, "table_handle", uint64_t{0});
-      c.boot_id = it->value("boot_id", "");
-      c.netns = Num(*it, "netns", uint64_t{0});
-      c.at = Num(*it, "at", int64_t{0});
-      c.v4 = Num(*it, "v4", size_t{0});
-      c.v6 = Num(*it, "v6", size_t{0});
-      for (const auto& x : it->value("samples", Json::array())) {
-        auto first = ParsePrefix(x.value("first", ""));
-        auto last = ParsePrefix(x.value("last", ""));
-        // A damaged sample is dropped: it must not fail a verification nor the whole report.
-        if (!first || !last || first->family != last->family ||
-            first->len != AddressBits(first->family) || last->len != first->len ||
-            last->addr < first->addr) {
-          continue;
-        }
-        c.samples.push_back(
-            {first->family, Range{first->addr, last->addr}, Num(x, "expires", int64_t{0})});
-      }
-      r.committed = std::move(c);
-    }
-    for (const auto& h : j.value("host_protected", Json::array())) {
-      auto p = ParsePrefix(h.value("prefix", ""));
-      if (p) r.host_protected.push_back({*p, h.value("why", "")});
-    }
-    r.next_valid_from = Num(j, "next_valid_from", int64_t{0});
-    for (const auto& t : j.value("stale_tables", Json::array())) {
-      if (t.is_string()) r.stale_tables.push_back(t.get<std::string>());
-    }
-    return r;
-  } catch (const Json::exception&) {
-    return std::nullopt;
-  }
 }
 
 }  // namespace iocwall

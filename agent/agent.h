@@ -143,10 +143,6 @@ class Agent {
 
   const CycleReport& last_report() const { return last_; }
 
-  // The report as JSON (state.json), and back.
-  static std::string ReportToJson(const CycleReport& r);
-  static std::optional<CycleReport> ReportFromJson(const std::string& text);
-
  private:
   struct Built {
     IntervalSet desired;

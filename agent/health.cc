@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "agent/metrics.h"
+#include "agent/report_json.h"
 
 namespace iocwall {
 
@@ -322,7 +323,7 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   k["dropped_packets"] = DroppedPackets(v);
   j["kernel"] = k;
   if (v.report) {
-    j["last_cycle"] = Json::parse(Agent::ReportToJson(*v.report));
+    j["last_cycle"] = Json::parse(ReportToJson(*v.report));
     j["enforced_age_seconds"] =
         v.report->enforced_fetched_at > 0 ? v.now - v.report->enforced_fetched_at : -1;
   }

@@ -18,6 +18,7 @@
 #include "agent/log.h"
 #include "agent/metrics.h"
 #include "agent/privileges.h"
+#include "agent/report_json.h"
 #include "agent/state.h"
 #include "agent/verify.h"
 #include "agent/wiring.h"
@@ -89,7 +90,7 @@ int RunStatus(const Invocation& inv) {
   auto store = MakeFileStateStore(c.sync.state_dir);
   std::optional<CycleReport> report;
   auto text = store->LoadReport();
-  if (text.ok() && text.value()) report = Agent::ReportFromJson(**text);
+  if (text.ok() && text.value()) report = ReportFromJson(**text);
   const int64_t now = SystemClock().NowUnix();
   // No dump, whatever the size (dumps are quadratic in the kernel: about a minute at 1M
   // elements): the generation, the structure and lookups of sampled elements.

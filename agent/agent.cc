@@ -47,6 +47,17 @@ bool Expired(int64_t valid_until, int64_t now) { return valid_until != 0 && vali
 // an indicator starts to be valid"); the daemon wakes up when it becomes valid.
 bool NotYetValid(int64_t valid_from, int64_t now) { return valid_from > now; }
 
+// A changes fetch sees only the changed lines: the samples of the full list stay, the newest
+// last, so that --explain can still quote the feed for the entries it carries over.
+void KeepWidened(const std::vector<WidenedLine>& fetched, bool incremental,
+                 std::vector<WidenedLine>* kept) {
+  if (!incremental) kept->clear();
+  kept->insert(kept->end(), fetched.begin(), fetched.end());
+  if (kept->size() > ParseStats::kMaxSamples) {
+    kept->erase(kept->begin(), kept->end() - ParseStats::kMaxSamples);
+  }
+}
+
 bool PrefixLess(const Prefix& a, const Prefix& b) {
   if (a.family != b.family) return a.family < b.family;
   if (a.addr != b.addr) return a.addr < b.addr;
@@ -343,6 +354,7 @@ Agent::Decision Agent::Decide() {
     s.rejected = fr.stats.rejected;
     s.warnings = fr.stats.host_bits_cleared;
     s.rejected_samples = fr.stats.samples;
+    KeepWidened(fr.stats.widened, !full_fetch_[i], &s.widened_samples);
     LogWidened(s.name, fr.stats);
     if (s.ok) {
       s.error.clear();

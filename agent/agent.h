@@ -41,6 +41,8 @@ struct SourceReport {
   std::string mode;       // "full" or "changes" (incremental, format=json)
   size_t changes = 0;     // indicators in the last changes fetch
   std::vector<RejectedLine> rejected_samples;
+  // Entries the feed wrote with host bits set, in its own words: --explain echoes them.
+  std::vector<WidenedLine> widened_samples;
 };
 
 // One range of the enforced list that --status looks up in the kernel to verify it.

@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/explain.h"
 #include "agent/health.h"
 #include "agent/host_info.h"
 #include "agent/lock.h"
@@ -113,114 +114,37 @@ int RunStatus(const Invocation& inv) {
 
 int RunExplain(const Invocation& inv) {
   const Config& c = inv.config;
-  auto ip = ParsePrefix(inv.explain);
-  if (!ip || ip->len != AddressBits(ip->family)) {
-    std::cerr << "iocwall: --explain takes one IP address, got '" << inv.explain << "'\n";
+  auto ip = ParseExplainAddress(inv.explain);
+  if (!ip.ok()) {
+    std::cerr << "iocwall: " << ip.message() << "\n";
     return kExitUsage;
   }
-  const u128 a = ip->addr;
-  std::cout << ip->ToString() << ":\n";
-  bool protected_ip = false;
-  IntervalSet prot = ProtectedRanges();
-  long pi = Find(prot.of(ip->family), a);
-  if (pi >= 0) {
-    std::cout << "  never blocked: inside the always-protected range "
-              << FormatRange(ip->family, prot.of(ip->family).ranges[pi]) << "\n";
-    protected_ip = true;
-  }
-  for (const auto& p : c.allowlist) {
-    if (p.family == ip->family && p.First() <= a && a <= p.Last()) {
-      std::cout << "  never blocked: allowlisted by [allowlist] prefix " << p.ToString() << "\n";
-      protected_ip = true;
-    }
-  }
+  ExplainInput in;
+  in.address = *ip;
+  in.now = SystemClock().NowUnix();
   auto host = MakeSystemHostInfo(
       c.collections.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.api.url},
       HostOptionsFor(c));
-  for (const auto& h : host->ProtectedAddresses()) {
-    if (h.prefix.family == ip->family && h.prefix.First() <= a && a <= h.prefix.Last()) {
-      std::cout << "  never blocked: " << h.why << "\n";
-      protected_ip = true;
-    }
-  }
-  // Which sources list it, from the last good lists (what is enforced).
+  in.host = host->ProtectedAddresses();
   auto store = MakeFileStateStore(c.sync.state_dir);
-  auto sources = MakeSources(c, &SystemClock());
-  const int64_t now = SystemClock().NowUnix();
-  bool listed = false;
-  for (const auto& src : sources) {
-    auto snap = store->LoadSnapshot(src->Name());
-    if (!snap.ok()) {
-      std::cout << "  " << src->Name() << ": " << snap.message() << "\n";
-      continue;
+  // The last report keeps each source's lines in the feed's own words; without it (lost,
+  // damaged) --explain still answers, from the snapshots alone.
+  std::optional<CycleReport> report;
+  auto text = store->LoadReport();
+  if (text.ok() && text.value()) report = ReportFromJson(**text);
+  for (const auto& src : MakeSources(c, &SystemClock())) {
+    ExplainSource es;
+    es.name = src->Name();
+    es.snapshot = store->LoadSnapshot(es.name);
+    for (size_t i = 0; report && i < report->sources.size(); ++i) {
+      if (report->sources[i].name == es.name) es.widened = report->sources[i].widened_samples;
     }
-    if (!snap.value()) continue;
-    for (const auto& e : (*snap.value()).entries) {
-      if (e.prefix.family != ip->family || a < e.prefix.First() || a > e.prefix.Last()) continue;
-      listed = true;
-      std::cout << "  listed by " << src->Name() << " as " << e.prefix.ToString()
-                << (e.id.empty() ? "" : " (indicator " + e.id + ")") << ", since "
-                << IsoTime(e.first_seen) << " (" << Age(e.first_seen, now) << ")";
-      if (e.valid_until) {
-        std::cout << (e.valid_until <= now ? ", EXPIRED at " : ", valid until ")
-                  << IsoTime(e.valid_until);
-      }
-      std::cout << "\n";
-    }
+    in.sources.push_back(std::move(es));
   }
-  if (!listed) std::cout << "  not listed by any source's last good list\n";
   auto backend = MakeNftBackend(c.nft);
-  KernelStatus k;
-  Status s = backend->ReadStatus(&k);
-  bool blocked = false;
-  const std::string table = "table inet " + c.nft.table;
-  if (!s.ok()) {
-    std::cout << "  kernel: cannot read: " << s.message() << "\n";
-  } else if (!k.table_present) {
-    std::cout << "  kernel: " << table << " is absent: NOT blocked\n";
-  } else if (!k.table_owned) {
-    std::cout << "  kernel: " << table << " was not created by iocwall: NOT blocked by iocwall\n";
-  } else if (k.table_dormant) {
-    std::cout << "  kernel: " << table << " is dormant (its chains see no packet): NOT blocked\n";
-  } else if (!k.sets_present || !k.chains_present) {
-    std::cout << "  kernel: " << table << " lacks a set, chain or rule: NOT blocked\n";
-  } else {
-    // One lookup, no dump: the kernel answers with the element that covers the address.
-    std::vector<std::optional<u128>> start;
-    const u128 one[1] = {a};
-    s = backend->Lookup(ip->family, one, &start);
-    const std::string& set = ip->family == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6;
-    if (!s.ok()) {
-      std::cout << "  kernel: cannot look it up: " << s.message() << "\n";
-    } else if (start[0]) {
-      blocked = true;
-      // The kernel names the element by its start; its end is found by bisection, with one
-      // lookup per bit at most (32 for IPv4), still no dump.
-      u128 lo = a, hi = ip->family == Family::kV4 ? u128{0xffffffff} : ~u128{0};
-      while (lo < hi) {
-        u128 mid = lo + (hi - lo) / 2 + 1;
-        const u128 probe[1] = {mid};
-        std::vector<std::optional<u128>> got;
-        if (!backend->Lookup(ip->family, probe, &got).ok()) break;
-        if (got[0] == start[0]) {
-          lo = mid;
-        } else {
-          hi = mid - 1;
-        }
-      }
-      std::cout << "  kernel: BLOCKED by element " << FormatRange(ip->family, Range{*start[0], lo})
-                << " of set " << set << "\n";
-    } else {
-      std::cout << "  kernel: not blocked (no element of set " << set << " covers it)\n";
-    }
-  }
-  if (blocked && protected_ip) {
-    // Only a hand-made element can do that: iocwall subtracts protected addresses before
-    // every apply, and its next cycle repairs the drift.
-    std::cout << "  WARNING: the kernel blocks an address iocwall never blocks: an element was "
-                 "added by hand; the next cycle removes it\n";
-  }
-  return blocked ? 0 : 1;
+  ExplainResult r = Explain(c, in, *backend);
+  std::cout << r.text;
+  return r.blocked ? kExitOk : kExitFailed;
 }
 
 // --list: what the last good lists put in force, entry by entry, with where each came from.

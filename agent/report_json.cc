@@ -30,6 +30,11 @@ Json SourceToJson(const SourceReport& s) {
   for (const auto& x : s.rejected_samples) {
     rej.push_back({{k::kLine, x.line_no}, {k::kText, x.text}, {k::kReason, x.reason}});
   }
+  Json widened = Json::array();
+  for (const auto& x : s.widened_samples) {
+    widened.push_back(
+        {{k::kLine, x.line_no}, {k::kText, x.text}, {k::kPrefix, x.prefix.ToString()}});
+  }
   return {{k::kName, s.name},
           {k::kOk, s.ok},
           {k::kError, s.error},
@@ -48,7 +53,8 @@ Json SourceToJson(const SourceReport& s) {
           {k::kMode, s.mode},
           {k::kNotYetValid, s.not_yet_valid},
           {k::kChanges, s.changes},
-          {k::kRejectedSamples, rej}};
+          {k::kRejectedSamples, rej},
+          {k::kWidenedSamples, widened}};
 }
 
 Json CommitToJson(const CommitRecord& c) {
@@ -135,6 +141,10 @@ SourceReport SourceFromJson(const Json& s) {
   for (const auto& rj : s.value(k::kRejectedSamples, Json::array())) {
     x.rejected_samples.push_back(
         {Num(rj, k::kLine, size_t{0}), rj.value(k::kText, ""), rj.value(k::kReason, "")});
+  }
+  for (const auto& wj : s.value(k::kWidenedSamples, Json::array())) {
+    auto p = ParsePrefix(wj.value(k::kPrefix, ""));
+    if (p) x.widened_samples.push_back({Num(wj, k::kLine, size_t{0}), wj.value(k::kText, ""), *p});
   }
   return x;
 }

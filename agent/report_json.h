@@ -63,10 +63,12 @@ inline constexpr char kMode[] = "mode";
 inline constexpr char kNotYetValid[] = "not_yet_valid";
 inline constexpr char kChanges[] = "changes";
 inline constexpr char kRejectedSamples[] = "rejected_samples";
-// Each of "rejected_samples".
+inline constexpr char kWidenedSamples[] = "widened_samples";
+// Each of "rejected_samples" and "widened_samples".
 inline constexpr char kLine[] = "line";
 inline constexpr char kText[] = "text";
-inline constexpr char kReason[] = "reason";
+inline constexpr char kReason[] = "reason";  // "rejected_samples" only
+// "prefix": each of "widened_samples" (what the line became) and of "host_protected".
 
 // "committed".
 inline constexpr char kTable[] = "table";

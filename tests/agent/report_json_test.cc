@@ -47,6 +47,7 @@ CycleReport FullReport() {
   s.mode = "changes";
   s.changes = 8;
   s.rejected_samples.push_back({9, "not-an-ip", "not an IP address"});
+  s.widened_samples.push_back({10, "10.0.0.0/4", *ParsePrefix("0.0.0.0/4")});
   r.guard_reasons = {"shrink"};
   r.carved_out = {"10.0.0.0/8: allowlisted"};
   r.warnings = {"state could not be saved"};
@@ -114,13 +115,31 @@ TEST(ReportJson, KeysArePinned) {
                                                      "bootstrapped", "repaired", "repair_reason",
                                                      "seconds", "retries", "refreshed"}));
   ASSERT_EQ(j["sources"].size(), 1u);
-  EXPECT_EQ(Keys(j["sources"][0]),
-            (std::set<std::string>{"name", "ok", "error", "error_class", "http_status", "entries",
-                                   "rejected", "warnings", "expired", "pages", "bytes", "seconds",
-                                   "last_attempt", "last_success", "last_full", "mode",
-                                   "not_yet_valid", "changes", "rejected_samples"}));
+  EXPECT_EQ(Keys(j["sources"][0]), (std::set<std::string>{"name",
+                                                          "ok",
+                                                          "error",
+                                                          "error_class",
+                                                          "http_status",
+                                                          "entries",
+                                                          "rejected",
+                                                          "warnings",
+                                                          "expired",
+                                                          "pages",
+                                                          "bytes",
+                                                          "seconds",
+                                                          "last_attempt",
+                                                          "last_success",
+                                                          "last_full",
+                                                          "mode",
+                                                          "not_yet_valid",
+                                                          "changes",
+                                                          "rejected_samples",
+                                                          "widened_samples"}));
   EXPECT_EQ(Keys(j["sources"][0]["rejected_samples"][0]),
             (std::set<std::string>{"line", "text", "reason"}));
+  EXPECT_EQ(Keys(j["sources"][0]["widened_samples"][0]),
+            (std::set<std::string>{"line", "text", "prefix"}));
+  EXPECT_EQ(j["sources"][0]["widened_samples"][0]["prefix"], "0.0.0.0/4");
   EXPECT_EQ(Keys(j["committed"]),
             (std::set<std::string>{"table", "generation", "table_handle", "boot_id", "netns", "at",
                                    "v4", "v6", "samples"}));
@@ -137,6 +156,8 @@ TEST(ReportJson, AFullReportSurvivesARoundTrip) {
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(ReportToJson(*back), json);
   EXPECT_EQ(back->sources[0].rejected_samples[0].text, "not-an-ip");
+  ASSERT_EQ(back->sources[0].widened_samples.size(), 1u);
+  EXPECT_EQ(back->sources[0].widened_samples[0].text, "10.0.0.0/4");
   ASSERT_TRUE(back->committed.has_value());
   EXPECT_EQ(back->committed->samples.size(), 2u);
   EXPECT_EQ(back->host_protected[0].why, "address of eth0");

@@ -123,6 +123,21 @@ class ModesTest(e2e.E2ETest):
 
         self.agent.run("--explain", "198.51.100.0/24", expect=2)
 
+    def test_explain_names_a_refused_feed_line(self):
+        # The analyst wrote 10.0.0.0/4: taken as 0.0.0.0/4 (host bits set), refused whole as
+        # shorter than min_prefix_v4. --explain quotes the feed and names the minimum.
+        self.sim.add("feed", ["10.0.0.0/4"])
+        self.agent.run("--once", expect=0)
+        p = self.agent.run("--explain", "10.1.2.3", expect=1)
+        self.assertIn("listed by collection feed as 0.0.0.0/4", p.stdout)
+        self.assertIn('the feed wrote "10.0.0.0/4"', p.stdout)
+        self.assertIn("refused: /4 is shorter than [sync] min_prefix_v4 = 8", p.stdout)
+        self.assertIn("kernel: not blocked", p.stdout)
+        # An allowlisted address under a listed prefix: the listing says why, too.
+        p = self.agent.run("--explain", "198.51.100.77", expect=1)
+        self.assertIn("not blocked here: allowlisted by [allowlist] prefix 198.51.100.77",
+                      p.stdout)
+
     def state_digest(self):
         h = hashlib.sha256()
         for root, _dirs, files in sorted(os.walk(self.state_dir)):

@@ -20,6 +20,7 @@
 #include "agent/metrics.h"
 #include "agent/privileges.h"
 #include "agent/report_json.h"
+#include "agent/schedule.h"
 #include "agent/state.h"
 #include "agent/verify.h"
 #include "agent/wiring.h"
@@ -359,10 +360,91 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// The daemon between cycles, and what a signal may change in it.
+struct Daemon {
+  explicit Daemon(const std::vector<std::string>& a) : args(a), signals(HandledSignals()) {}
+  const std::vector<std::string>& args;  // the command line, read again on SIGHUP
+  sigset_t signals;
+  std::unique_ptr<Runtime> rt;
+  bool watchdog = false;
+  uint64_t watchdog_usec = 0;
+  std::optional<HandOver> request;  // a manual `iocwall --once [--force]` handed to us
+  bool force = false;
+  bool ready = false;
+};
+
+// Tells the hand-over's waiting --once and systemd how the cycle ended.
+void ReportCycle(Daemon* d, const CycleReport& r) {
+  std::string status = std::string(OutcomeName(r.outcome)) + ": " + r.summary;
+  if (d->request) {
+    AnswerHandOver(d->rt->config.sync.state_dir, *d->request, status);
+    d->request.reset();
+  }
+  if (status.size() > 200) status.resize(200);
+  if (!d->ready) {
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+    d->ready = true;
+  } else {
+    sd_notifyf(0, "STATUS=%s", status.c_str());
+  }
+}
+
+// SIGHUP: the configuration again, taken whole or not at all. True when it was taken.
+bool Reload(Daemon* d) {
+  sd_notify(0, "RELOADING=1");
+  auto fresh = ParseInvocation(d->args);
+  Status s = fresh.ok() ? CheckConfig(fresh->config) : fresh.status();
+  if (s.ok() && fresh->config.sync.state_dir != d->rt->config.sync.state_dir) {
+    s = Status::Error(
+        "[sync] state_dir cannot change on reload (the daemon holds the "
+        "writer lock there): restart the service");
+  }
+  if (!s.ok()) {
+    LogError("reload refused, keeping the running configuration: " + s.message());
+  } else {
+    d->rt = MakeRuntime(fresh->config);
+    LogInfo("configuration reloaded from " + fresh->config.path);
+  }
+  sd_notify(0, "READY=1");
+  return s.ok();
+}
+
+// Sleeps until `deadline`, petting the watchdog, taking the signals as they come. True to run
+// the next cycle (the deadline passed, a hand-over, SIGUSR1, a reload), false to stop.
+bool SleepUntil(Daemon* d, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return true;
+    if (d->watchdog) {
+      sd_notify(0, "WATCHDOG=1");
+      left = std::min<std::chrono::steady_clock::duration>(
+          left, std::chrono::microseconds(d->watchdog_usec / 2));
+    }
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    int sig = sigtimedwait(&d->signals, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      sd_notify(0, "STOPPING=1");
+      LogInfo("stopping on signal; table inet " + d->rt->config.nft.table +
+              " stays in place and keeps enforcing");
+      return false;
+    }
+    if (sig == SIGUSR1) {
+      d->request = TakeHandOver(d->rt->config.sync.state_dir);
+      d->force = d->request && d->request->force;
+      LogInfo(d->request ? std::string("iocwall --once") + (d->force ? " --force" : "") +
+                               " handed over: syncing now"
+                         : "SIGUSR1: syncing now");
+      return true;
+    }
+    if (sig == SIGHUP && Reload(d)) return true;
+  }
+}
+
 int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
-  sigset_t set = HandledSignals();
+  Daemon d(args);
   // Blocked here and taken with sigtimedwait: no handler runs in the middle of a cycle.
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  sigprocmask(SIG_BLOCK, &d.signals, nullptr);
   std::optional<LockHolder> holder;
   auto lock =
       WriterLock::Acquire(inv.config.sync.state_dir, "daemon", std::chrono::minutes(10), &holder);
@@ -370,97 +452,25 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
     LogError("not starting: " + lock.message());
     return kExitFailed;
   }
-  auto rt = MakeRuntime(inv.config);
-  uint64_t watchdog_usec = 0;
-  bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  d.rt = MakeRuntime(inv.config);
+  d.watchdog = sd_watchdog_enabled(0, &d.watchdog_usec) > 0;
+  d.force = inv.force;
   std::mt19937_64 rng(std::random_device{}());
-  bool force = inv.force;
-  bool ready = false;
   int failures = 0;
-  LogInfo("iocwall " IOCWALL_VERSION " starting: " + std::to_string(rt->config.collections.size()) +
-          " collections, " + std::to_string(rt->config.files.size()) + " files, table inet " +
-          rt->config.nft.table);
-  std::optional<HandOver> request;  // a manual `iocwall --once [--force]` handed to us
+  LogInfo(
+      "iocwall " IOCWALL_VERSION " starting: " + std::to_string(d.rt->config.collections.size()) +
+      " collections, " + std::to_string(d.rt->config.files.size()) + " files, table inet " +
+      d.rt->config.nft.table);
   for (;;) {
-    CycleReport r = rt->agent->RunCycle(force);
-    force = false;
-    WriteMetrics(*rt, r);
-    if (request) {
-      AnswerHandOver(rt->config.sync.state_dir, *request,
-                     std::string(OutcomeName(r.outcome)) + ": " + r.summary);
-      request.reset();
-    }
-    failures = r.outcome == Outcome::kEnforcedFresh ? 0 : failures + 1;
-    std::string status = std::string(OutcomeName(r.outcome)) + ": " + r.summary;
-    if (status.size() > 200) status.resize(200);
-    if (!ready) {
-      sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
-      ready = true;
-    } else {
-      sd_notifyf(0, "STATUS=%s", status.c_str());
-    }
-    // After a failure, retry sooner (30 s, doubling) but never more often than the interval
-    // allows the API: the WAF blocks clients that hammer it.
-    auto base = rt->config.sync.interval;
-    if (failures > 0) {
-      auto backoff = std::chrono::seconds(int64_t{30} << std::min(failures - 1, 10));
-      base = std::min(base, backoff);
-    }
-    int64_t jitter = rt->config.sync.jitter.count();
-    auto wait =
-        base + std::chrono::seconds(jitter > 0 ? static_cast<int64_t>(rng() % (jitter + 1)) : 0);
-    // An indicator that becomes valid before then is blocked when it does, not a cycle later
-    // (with one second to spare for the clock's rounding).
-    if (r.next_valid_from > 0) {
-      const int64_t until = r.next_valid_from - SystemClock().NowUnix() + 1;
-      wait =
-          std::min<std::chrono::seconds>(wait, std::chrono::seconds(std::max<int64_t>(until, 1)));
-    }
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    bool cycle_now = false;
-    while (!cycle_now) {
-      auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero()) break;
-      if (watchdog) {
-        sd_notify(0, "WATCHDOG=1");
-        left = std::min<std::chrono::steady_clock::duration>(
-            left, std::chrono::microseconds(watchdog_usec / 2));
-      }
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-      int sig = sigtimedwait(&set, nullptr, &ts);
-      if (sig == SIGTERM || sig == SIGINT) {
-        sd_notify(0, "STOPPING=1");
-        LogInfo("stopping on signal; table inet " + rt->config.nft.table +
-                " stays in place and keeps enforcing");
-        return kExitOk;
-      }
-      if (sig == SIGUSR1) {
-        request = TakeHandOver(rt->config.sync.state_dir);
-        force = request && request->force;
-        LogInfo(request ? std::string("iocwall --once") + (force ? " --force" : "") +
-                              " handed over: syncing now"
-                        : "SIGUSR1: syncing now");
-        cycle_now = true;
-      } else if (sig == SIGHUP) {
-        sd_notify(0, "RELOADING=1");
-        auto fresh = ParseInvocation(args);
-        Status s = fresh.ok() ? CheckConfig(fresh->config) : fresh.status();
-        if (s.ok() && fresh->config.sync.state_dir != rt->config.sync.state_dir) {
-          s = Status::Error(
-              "[sync] state_dir cannot change on reload (the daemon holds the "
-              "writer lock there): restart the service");
-        }
-        if (!s.ok()) {
-          LogError("reload refused, keeping the running configuration: " + s.message());
-        } else {
-          rt = MakeRuntime(fresh->config);
-          LogInfo("configuration reloaded from " + fresh->config.path);
-          cycle_now = true;
-        }
-        sd_notify(0, "READY=1");
-      }
-    }
+    CycleReport r = d.rt->agent->RunCycle(d.force);
+    d.force = false;
+    WriteMetrics(*d.rt, r);
+    ReportCycle(&d, r);
+    failures = FailuresAfter(failures, r.outcome);
+    Wake next = NextWake(d.rt->config.sync, failures, r.next_valid_from, rng(), SystemClock());
+    LogDebug("next cycle in " + std::to_string(next.wait.count()) + " s (" +
+             WakeReasonName(next.reason) + ")");
+    if (!SleepUntil(&d, next.at)) return kExitOk;
   }
 }
 

@@ -144,6 +144,15 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
   return v;
 }
 
+std::string TopCountersOffHint(const Config& c) {
+  const std::string file = c.path.empty() ? "the configuration file" : c.path;
+  return "--top: no hits to rank: per-element counters are off; set element_counters = true "
+         "in the [nftables] section of " +
+         file +
+         " and reload iocwall (systemctl reload iocwall): its next cycle creates the sets "
+         "again with a counter on each element, counting from then";
+}
+
 std::string Count(uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }

@@ -41,6 +41,10 @@ std::string RenderStatusText(const Config& config, const StatusView& view);
 inline constexpr int kStatusJsonSchemaVersion = 2;
 std::string RenderStatusJson(const Config& config, const StatusView& view);
 
+// What --top says when per-element counters are off (it has nothing to rank): how to turn
+// them on. Printed on stderr: --status's output and exit code stay what monitoring expects.
+std::string TopCountersOffHint(const Config& config);
+
 // "3m ago", "2h 5m", "never".
 std::string Age(int64_t then, int64_t now);
 std::string IsoTime(int64_t unix_time);

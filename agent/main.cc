@@ -105,11 +105,13 @@ int RunStatus(const Invocation& inv) {
   if (text.ok() && text.value() && !report) {
     v.reasons.push_back("state.json in " + c.sync.state_dir + " is unreadable");
   }
-  if (inv.top > 0 && ks.ok() && k.table_present) {
+  const bool top_off = inv.top > 0 && !c.nft.element_counters;
+  if (inv.top > 0 && !top_off && ks.ok() && k.table_present) {
     Status ts = backend->ReadTopHits(inv.top, &v.top);
     if (!ts.ok()) v.reasons.push_back("--top: " + ts.message());
   }
   std::cout << (inv.json ? RenderStatusJson(c, v) : RenderStatusText(c, v));
+  if (top_off) std::cerr << "iocwall: " << TopCountersOffHint(c) << "\n";
   return static_cast<int>(v.health);
 }
 

@@ -123,6 +123,19 @@ TEST(StatusTest, JsonHasASchemaVersionAndNoCompositeKeys) {
 namespace iocwall {
 namespace {
 
+TEST(StatusTest, TopWithoutCountersSaysWhichKeyTurnsThemOn) {
+  Config c;
+  c.path = "/etc/iocwall/iocwall.conf";
+  const std::string hint = TopCountersOffHint(c);
+  EXPECT_NE(hint.find("element_counters = true in the [nftables] section of "
+                      "/etc/iocwall/iocwall.conf"),
+            std::string::npos)
+      << hint;
+  EXPECT_NE(hint.find("systemctl reload iocwall"), std::string::npos);
+  c.path.clear();
+  EXPECT_NE(TopCountersOffHint(c).find("of the configuration file"), std::string::npos);
+}
+
 TEST(PluralTest, OneOfAThingIsSingular) {
   EXPECT_EQ(Count(1, "page", "pages"), "1 page");
   EXPECT_EQ(Count(0, "page", "pages"), "0 pages");

@@ -73,6 +73,13 @@ class ModesTest(e2e.E2ETest):
                          r"dropped=\d+c$" % (len(got[4]) + len(got[6])))
         self.assertEqual(doc["plugin_output"].split(" | ")[0], text.splitlines()[0].split(" | ")[0])
         self.assertIn("blocklist_v4  %d elements" % len(got[4]), text)
+        # --top without per-element counters: the same output and exit code, and on stderr
+        # the key that turns them on.
+        p = self.agent.run("--status", "--top", "3", expect=0)
+        self.assertTrue(p.stdout.startswith("iocwall OK - "), p.stdout)
+        self.assertNotIn("most hit entries", p.stdout)
+        self.assertIn("set element_counters = true in the [nftables] section of %s" % self.conf,
+                      p.stderr)
 
         # A failed fetch: WARNING (1).
         self.sim.fault(status=401, times=1)

@@ -11,6 +11,7 @@
 #include "agent/guards.h"
 #include "agent/log.h"
 #include "agent/report_json.h"
+#include "core/text.h"
 #include "core/timed.h"
 
 namespace iocwall {
@@ -26,8 +27,9 @@ void LogWidened(const std::string& source, const ParseStats& stats) {
               std::to_string(w.line_no) + ": host bits were set)");
   }
   if (stats.host_bits_cleared > kShown) {
-    LogNotice(source + ": " + std::to_string(stats.host_bits_cleared - kShown) +
-              " more entries with host bits set were widened");
+    const size_t more = stats.host_bits_cleared - kShown;
+    LogNotice(source + ": " + Count(more, "more entry", "more entries") + " with host bits set " +
+              (more == 1 ? "was" : "were") + " widened");
   }
 }
 
@@ -549,13 +551,14 @@ CycleReport Agent::RunCycle(bool force) {
     r.enforced_elements = desired.size();
     r.host_protected = d.built.host;
     SaveSnapshots(d.results, &r);
-    r.summary = "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
-                std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) +
-                " -" + std::to_string(ar.removed) +
-                (ar.refreshed ? ", " + std::to_string(ar.refreshed) + " validities extended" : "") +
-                (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
-                (ar.bootstrapped ? ", table created" : "") +
-                (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
+    r.summary =
+        "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
+        std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) + " -" +
+        std::to_string(ar.removed) +
+        (ar.refreshed ? ", " + Count(ar.refreshed, "validity", "validities") + " extended" : "") +
+        (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
+        (ar.bootstrapped ? ", table created" : "") +
+        (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
     if (!d.guard_ok) r.summary += "; accepted with --force over: " + r.guard_reasons.front();
     RecordCommit(desired, ar, &r);
   }
@@ -593,8 +596,8 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
       : ar.bootstrapped ? " (restored into the kernel)"
       : ar.repaired     ? " (drift repaired: " + ar.repair_reason + ")"
                     : " (+" + std::to_string(ar.added) + " -" + std::to_string(ar.removed) + ")";
-  r.summary = why + "; the last good list stays enforced: " + std::to_string(b.desired.size()) +
-              " elements" + kernel;
+  r.summary = why + "; the last good list stays enforced: " +
+              Count(b.desired.size(), "element", "elements") + kernel;
   return r;
 }
 
@@ -741,8 +744,7 @@ void Agent::Finish(CycleReport* r) {
                            : " (e.g. line " + std::to_string(s.rejected_samples[0].line_no) + " '" +
                                  s.rejected_samples[0].text + "': " + s.rejected_samples[0].reason +
                                  ")";
-      notes.push_back(s.name + ": skipped " + std::to_string(s.rejected) +
-                      (s.rejected == 1 ? " line that is" : " lines that are") +
+      notes.push_back(s.name + ": skipped " + Count(s.rejected, "line that is", "lines that are") +
                       " not an IP address" + ex);
     }
   }
@@ -759,8 +761,7 @@ void Agent::Finish(CycleReport* r) {
     }
   }
   if (repeated > 0) {
-    LogDebug(std::to_string(repeated) + (repeated == 1 ? " note" : " notes") +
-             " unchanged since the last cycle");
+    LogDebug(Count(repeated, "note", "notes") + " unchanged since the last cycle");
   }
   logged_notes_ = std::move(notes);
 }

@@ -106,11 +106,12 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
     size_t held = kernel->v4_elements + kernel->v6_elements;
     if (held == 0 && report->enforced_elements > 0) {
       worsen(Health::kCritical, "not enforcing: the kernel sets are empty, the agent enforced " +
-                                    std::to_string(report->enforced_elements) + " elements");
+                                    Count(report->enforced_elements, "element", "elements"));
     } else if (held != report->enforced_elements) {
-      worsen(Health::kWarning,
-             "drift: the kernel holds " + std::to_string(held) + " elements, the agent enforced " +
-                 std::to_string(report->enforced_elements) + " (repaired at the next cycle)");
+      worsen(Health::kWarning, "drift: the kernel holds " + Count(held, "element", "elements") +
+                                   ", the agent enforced " +
+                                   std::to_string(report->enforced_elements) +
+                                   " (repaired at the next cycle)");
     }
   }
   if (report->enforced_fetched_at > 0) {
@@ -151,10 +152,6 @@ std::string TopCountersOffHint(const Config& c) {
          file +
          " and reload iocwall (systemctl reload iocwall): its next cycle creates the sets "
          "again with a counter on each element, counting from then";
-}
-
-std::string Count(uint64_t n, const char* one, const char* many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 namespace {

@@ -24,6 +24,7 @@
 #include "agent/state.h"
 #include "agent/verify.h"
 #include "agent/wiring.h"
+#include "core/text.h"
 #include "netlink/nft_backend.h"
 
 #ifndef IOCWALL_VERSION
@@ -224,7 +225,7 @@ int RunList(const Invocation& inv) {
         {"schema_version", 1}, {"entries", entries}, {"count", shown}, {"in_force", in_force}};
     std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
-    std::cout << shown << (shown == 1 ? " entry" : " entries") << " listed, " << in_force
+    std::cout << Count(shown, "entry", "entries") << " listed, " << in_force
               << " in force in whole or in part (what the kernel holds, verified: iocwall "
                  "--status)\n";
   }
@@ -245,8 +246,9 @@ int RunDryRun(const Invocation& inv) {
       std::cout << "FAILED: " << s.error << "\n";
       continue;
     }
-    std::cout << s.entries << " entries, " << s.rejected << " lines skipped, " << s.pages
-              << " pages, " << s.bytes << " bytes\n";
+    std::cout << Count(s.entries, "entry", "entries") << ", " << Count(s.rejected, "line", "lines")
+              << " skipped, " << Count(s.pages, "page", "pages") << ", "
+              << Count(s.bytes, "byte", "bytes") << "\n";
   }
   for (const auto& g : plan->guard_reasons) {
     std::cout << (plan->forced ? "guard overridden by --force: " : "guard refuses: ") << g << "\n";
@@ -262,8 +264,8 @@ int RunDryRun(const Invocation& inv) {
     for (Family f : {Family::kV4, Family::kV6}) {
       const RangeDiff& d = plan->diff.of(f);
       std::cout << "set " << (f == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6) << ": "
-                << plan->desired.of(f).size() << " elements wanted, +" << d.add.size() << " -"
-                << d.remove.size() << "\n";
+                << Count(plan->desired.of(f).size(), "element", "elements") << " wanted, +"
+                << d.add.size() << " -" << d.remove.size() << "\n";
       for (size_t i = 0; i < d.add.size() && i < kShow; ++i)
         std::cout << "  + " << FormatRange(f, d.add[i]) << "\n";
       if (d.add.size() > kShow) std::cout << "  + ... " << d.add.size() - kShow << " more\n";
@@ -459,10 +461,10 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
   d.force = inv.force;
   std::mt19937_64 rng(std::random_device{}());
   int failures = 0;
-  LogInfo(
-      "iocwall " IOCWALL_VERSION " starting: " + std::to_string(d.rt->config.collections.size()) +
-      " collections, " + std::to_string(d.rt->config.files.size()) + " files, table inet " +
-      d.rt->config.nft.table);
+  LogInfo("iocwall " IOCWALL_VERSION " starting: " +
+          Count(d.rt->config.collections.size(), "collection", "collections") + ", " +
+          Count(d.rt->config.files.size(), "file", "files") + ", table inet " +
+          d.rt->config.nft.table);
   for (;;) {
     CycleReport r = d.rt->agent->RunCycle(d.force);
     d.force = false;

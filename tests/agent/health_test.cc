@@ -147,6 +147,16 @@ TEST(PluralTest, OneOfAThingIsSingular) {
   GuardVerdict v = CheckGuards(in);
   ASSERT_FALSE(v.ok);
   EXPECT_NE(v.reasons[0].find("from 10 to 1 element (90%)"), std::string::npos) << v.reasons[0];
+  GuardInput src;
+  GuardSource g;
+  g.name = "file /s1";
+  g.entries = 1;
+  g.previous_entries = 400;
+  src.sources.push_back(g);
+  v = CheckGuards(src);
+  ASSERT_FALSE(v.ok);
+  EXPECT_NE(v.reasons[0].find("file /s1 would shrink from 400 to 1 entry (99%)"), std::string::npos)
+      << v.reasons[0];
 }
 
 }  // namespace

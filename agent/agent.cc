@@ -330,87 +330,14 @@ Agent::Decision Agent::Decide() {
   if (!snapshots_loaded_) LastGoodEntries(&ignored);
   full_fetch_.assign(sources_.size(), true);
   for (size_t i = 0; i < sources_.size(); ++i) {
-    SourceReport& s = r.sources[i];
-    // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
-    // fetch every full_resync corrects any drift the changes could not carry.
-    const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
-    bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
-                   s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
-    FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
-    if (fr.status.ok() && fr.incremental && base) {
-      s.mode = "changes";
-      s.changes = fr.prefixes.size();
-      full_fetch_[i] = false;
-      fr = MergeChanges(*base, std::move(fr));
-    } else {
-      s.mode = "full";
-      s.changes = 0;
-    }
-    s.name = sources_[i]->Name();
-    s.last_attempt = now;
-    s.ok = fr.status.ok();
-    s.http_status = fr.http_status;
-    s.pages = fr.pages;
-    s.bytes = fr.bytes;
-    s.seconds = fr.seconds;
-    s.rejected = fr.stats.rejected;
-    s.warnings = fr.stats.host_bits_cleared;
-    s.rejected_samples = fr.stats.samples;
-    KeepWidened(fr.stats.widened, !full_fetch_[i], &s.widened_samples);
-    LogWidened(s.name, fr.stats);
-    if (s.ok) {
-      s.error.clear();
-      s.error_class.clear();
-      s.entries = fr.prefixes.size();
-      s.last_success = now;
-    } else {
-      s.error = fr.status.message();
-      s.error_class = FetchErrorName(fr.error);
-      d.failures.push_back(s.error);
-    }
+    FetchResult fr = FetchSource(i, now, &r.sources[i]);
+    if (!fr.status.ok()) d.failures.push_back(r.sources[i].error);
     d.results.push_back(std::move(fr));
   }
   if (!d.failures.empty()) return d;
 
-  std::vector<TimedPrefix> tagged;
   std::vector<GuardSource> guard_sources;
-  size_t total = 0;
-  for (const auto& fr : d.results) total += fr.prefixes.size();
-  tagged.reserve(total);
-  for (size_t i = 0; i < d.results.size(); ++i) {
-    const FetchResult& fr = d.results[i];
-    size_t kept = 0, expired = 0, not_yet = 0;
-    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
-      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
-        ++expired;
-        continue;
-      }
-      if (j < fr.valid_from.size() && NotYetValid(fr.valid_from[j], now)) {
-        ++not_yet;
-        NoteValidFrom(fr.valid_from[j]);
-        continue;
-      }
-      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
-      ++kept;
-    }
-    r.sources[i].expired = expired;
-    r.sources[i].not_yet_valid = not_yet;
-    GuardSource g;
-    g.name = r.sources[i].name;
-    g.entries = kept;
-    // The baseline is the last good list as it stands now (what expired since is no shrink);
-    // without a snapshot, what the state remembers of the source's last fetch.
-    if (snapshots_[i]) {
-      for (const auto& e : snapshots_[i]->entries) {
-        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
-      }
-    } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
-      g.previous_entries = last_.sources[i].entries;
-    }
-    guard_sources.push_back(g);
-  }
-
+  std::vector<TimedPrefix> tagged = InForce(d.results, now, &r, &guard_sources);
   d.built = Build(tagged);
   r.carved_out = d.built.carved_out;
   r.desired_v4 = d.built.desired.v4.size();
@@ -427,6 +354,91 @@ Agent::Decision Agent::Decide() {
   d.guard_ok = verdict.ok;
   r.guard_reasons = verdict.reasons;
   return d;
+}
+
+// One source's fetch (its changes on top of the last good snapshot where it can), recorded in
+// its report.
+FetchResult Agent::FetchSource(size_t i, int64_t now, SourceReport* out) {
+  SourceReport& s = *out;
+  // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
+  // fetch every full_resync corrects any drift the changes could not carry.
+  const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
+  bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
+                 s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
+  FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
+  if (fr.status.ok() && fr.incremental && base) {
+    s.mode = "changes";
+    s.changes = fr.prefixes.size();
+    full_fetch_[i] = false;
+    fr = MergeChanges(*base, std::move(fr));
+  } else {
+    s.mode = "full";
+    s.changes = 0;
+  }
+  s.name = sources_[i]->Name();
+  s.last_attempt = now;
+  s.ok = fr.status.ok();
+  s.http_status = fr.http_status;
+  s.pages = fr.pages;
+  s.bytes = fr.bytes;
+  s.seconds = fr.seconds;
+  s.rejected = fr.stats.rejected;
+  s.warnings = fr.stats.host_bits_cleared;
+  s.rejected_samples = fr.stats.samples;
+  KeepWidened(fr.stats.widened, !full_fetch_[i], &s.widened_samples);
+  LogWidened(s.name, fr.stats);
+  if (s.ok) {
+    s.error.clear();
+    s.error_class.clear();
+    s.entries = fr.prefixes.size();
+    s.last_success = now;
+  } else {
+    s.error = fr.status.message();
+    s.error_class = FetchErrorName(fr.error);
+  }
+  return fr;
+}
+
+std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results, int64_t now,
+                                        CycleReport* r, std::vector<GuardSource>* guard_sources) {
+  std::vector<TimedPrefix> tagged;
+  size_t total = 0;
+  for (const auto& fr : results) total += fr.prefixes.size();
+  tagged.reserve(total);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const FetchResult& fr = results[i];
+    size_t kept = 0, expired = 0, not_yet = 0;
+    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
+      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
+        ++expired;
+        continue;
+      }
+      if (j < fr.valid_from.size() && NotYetValid(fr.valid_from[j], now)) {
+        ++not_yet;
+        NoteValidFrom(fr.valid_from[j]);
+        continue;
+      }
+      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
+      ++kept;
+    }
+    r->sources[i].expired = expired;
+    r->sources[i].not_yet_valid = not_yet;
+    GuardSource g;
+    g.name = r->sources[i].name;
+    g.entries = kept;
+    // The baseline is the last good list as it stands now (what expired since is no shrink);
+    // without a snapshot, what the state remembers of the source's last fetch.
+    if (snapshots_[i]) {
+      for (const auto& e : snapshots_[i]->entries) {
+        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
+      }
+    } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
+      g.previous_entries = last_.sources[i].entries;
+    }
+    guard_sources->push_back(g);
+  }
+  return tagged;
 }
 
 size_t Agent::PreviousElements(size_t new_elements) {
@@ -633,79 +645,92 @@ CycleReport Agent::Restore() {
   return r;
 }
 
+namespace {
+
+// A fetch as its source's last good list: sorted, each prefix once (listed twice: the earliest
+// start and latest end of its validities), ids kept for provenance.
+Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now) {
+  // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
+  // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
+  // order (the index breaks the tie).
+  struct Key {
+    u128 addr;
+    uint32_t index;
+    uint8_t family;
+    uint8_t len;
+    bool operator<(const Key& o) const {
+      if (family != o.family) return family < o.family;
+      if (addr != o.addr) return addr < o.addr;
+      if (len != o.len) return len < o.len;
+      return index < o.index;
+    }
+  };
+  std::vector<Key> order(fr.prefixes.size());
+  for (uint32_t j = 0; j < order.size(); ++j) {
+    const Prefix& p = fr.prefixes[j];
+    order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
+  }
+  std::sort(order.begin(), order.end());
+  Snapshot snap;
+  snap.source = name;
+  snap.fetched_at = now;
+  snap.entries.reserve(order.size());
+  for (const Key& key : order) {
+    const uint32_t j = key.index;
+    const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
+    const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
+    if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
+      // Listed twice: in force from the earlier start.
+      SnapshotEntry& b = snap.entries.back();
+      b.valid_from = std::min(b.valid_from, from);
+      // A prefix listed twice keeps its latest validity.
+      snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
+      continue;
+    }
+    SnapshotEntry e;
+    e.prefix = fr.prefixes[j];
+    e.first_seen = now;
+    e.valid_until = until;
+    e.valid_from = from;
+    // An id is one token in the snapshot format; STIX ids never hold white space.
+    if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
+      e.id = fr.ids[j].substr(0, 200);
+    }
+    snap.entries.push_back(std::move(e));
+  }
+  return snap;
+}
+
+// "Since when": an entry keeps the time it was first seen across snapshots. True when `snap`
+// is the same list as `old` (nothing to write).
+bool CarryFirstSeen(const std::optional<Snapshot>& old_snap, Snapshot* snap) {
+  if (!old_snap) return false;
+  const auto& old = old_snap->entries;
+  bool unchanged = old.size() == snap->entries.size();
+  auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
+    return PrefixLess(a.prefix, b.prefix);
+  };
+  for (size_t k = 0; k < snap->entries.size(); ++k) {
+    SnapshotEntry& e = snap->entries[k];
+    if (unchanged && old[k].prefix == e.prefix) {
+      e.first_seen = old[k].first_seen;
+      unchanged = old[k] == e;
+      continue;
+    }
+    unchanged = false;
+    auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
+    if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
+  }
+  return unchanged;
+}
+
+}  // namespace
+
 void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
   const int64_t now = clock_->NowUnix();
   for (size_t i = 0; i < results.size(); ++i) {
-    const FetchResult& fr = results[i];
-    // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
-    // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
-    // order (the index breaks the tie).
-    struct Key {
-      u128 addr;
-      uint32_t index;
-      uint8_t family;
-      uint8_t len;
-      bool operator<(const Key& o) const {
-        if (family != o.family) return family < o.family;
-        if (addr != o.addr) return addr < o.addr;
-        if (len != o.len) return len < o.len;
-        return index < o.index;
-      }
-    };
-    std::vector<Key> order(fr.prefixes.size());
-    for (uint32_t j = 0; j < order.size(); ++j) {
-      const Prefix& p = fr.prefixes[j];
-      order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
-    }
-    std::sort(order.begin(), order.end());
-    Snapshot snap;
-    snap.source = sources_[i]->Name();
-    snap.fetched_at = now;
-    snap.entries.reserve(order.size());
-    for (const Key& key : order) {
-      const uint32_t j = key.index;
-      const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
-      const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
-      if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
-        // Listed twice: in force from the earlier start.
-        SnapshotEntry& b = snap.entries.back();
-        b.valid_from = std::min(b.valid_from, from);
-        // A prefix listed twice keeps its latest validity.
-        snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
-        continue;
-      }
-      SnapshotEntry e;
-      e.prefix = fr.prefixes[j];
-      e.first_seen = now;
-      e.valid_until = until;
-      e.valid_from = from;
-      // An id is one token in the snapshot format; STIX ids never hold white space.
-      if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
-        e.id = fr.ids[j].substr(0, 200);
-      }
-      snap.entries.push_back(std::move(e));
-    }
-    order = {};
-    bool unchanged = false;
-    // "Since when": an entry keeps the time it was first seen across snapshots.
-    if (snapshots_[i]) {
-      const auto& old = snapshots_[i]->entries;
-      unchanged = old.size() == snap.entries.size();
-      auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
-        return PrefixLess(a.prefix, b.prefix);
-      };
-      for (size_t k = 0; k < snap.entries.size(); ++k) {
-        SnapshotEntry& e = snap.entries[k];
-        if (unchanged && old[k].prefix == e.prefix) {
-          e.first_seen = old[k].first_seen;
-          unchanged = old[k] == e;
-          continue;
-        }
-        unchanged = false;
-        auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
-        if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
-      }
-    }
+    Snapshot snap = SnapshotOf(results[i], sources_[i]->Name(), now);
+    const bool unchanged = CarryFirstSeen(snapshots_[i], &snap);
     if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
     if (unchanged) {
       // The same list as the one on disk: nothing to write (the file's fetched_at is only the

@@ -20,6 +20,8 @@
 
 namespace iocwall {
 
+struct GuardSource;
+
 // What one source did in the last cycle, plus what is remembered across cycles.
 struct SourceReport {
   std::string name;
@@ -165,6 +167,11 @@ class Agent {
     bool guard_ok = true;
   };
   Decision Decide();
+  FetchResult FetchSource(size_t index, int64_t now, SourceReport* report);
+  // The fetched entries valid now, tagged with their source's index; counts the others in the
+  // sources' reports and gives the guards their figures.
+  std::vector<TimedPrefix> InForce(const std::vector<FetchResult>& results, int64_t now,
+                                   CycleReport* report, std::vector<GuardSource>* guard_sources);
   // The guards' baseline: elements the last good list holds now.
   size_t PreviousElements(size_t new_elements);
   void RecordCommit(const IntervalSet& desired, const ApplyResult& ar, CycleReport* r);

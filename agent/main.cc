@@ -323,27 +323,28 @@ int RunOnce(const Invocation& inv) {
   return r.outcome == Outcome::kEnforcedFresh ? kExitOk : kExitFailed;
 }
 
-int RunRestore(const Invocation& inv) {
+// The writer lock for a mode the daemon cannot run for us (--restore, --flush): while the
+// daemon holds it, says what to do instead.
+std::optional<WriterLock> LockOrAdvise(const Config& c, const std::string& mode) {
   std::optional<LockHolder> daemon;
-  auto lock = LockOrExplain(inv.config, "restore", &daemon);
-  if (!lock) {
-    if (daemon && daemon->mode == "daemon")
-      std::cerr << "iocwall: --restore: " << DaemonAdvice(*daemon) << "\n";
-    return kExitFailed;
+  auto lock = LockOrExplain(c, mode, &daemon);
+  if (!lock && daemon && daemon->mode == "daemon") {
+    std::cerr << "iocwall: --" << mode << ": " << DaemonAdvice(*daemon) << "\n";
   }
+  return lock;
+}
+
+int RunRestore(const Invocation& inv) {
+  auto lock = LockOrAdvise(inv.config, "restore");
+  if (!lock) return kExitFailed;
   auto rt = MakeRuntime(inv.config);
   CycleReport r = rt->agent->Restore();
   return r.outcome == Outcome::kKeptLastGood && r.apply_error.empty() ? kExitOk : kExitFailed;
 }
 
 int RunFlush(const Invocation& inv) {
-  std::optional<LockHolder> daemon;
-  auto lock = LockOrExplain(inv.config, "flush", &daemon);
-  if (!lock) {
-    if (daemon && daemon->mode == "daemon")
-      std::cerr << "iocwall: --flush: " << DaemonAdvice(*daemon) << "\n";
-    return kExitFailed;
-  }
+  auto lock = LockOrAdvise(inv.config, "flush");
+  if (!lock) return kExitFailed;
   auto backend = MakeNftBackend(inv.config.nft);
   bool removed = false;
   Status s = backend->RemoveTable(inv.config.nft.table, &removed);
@@ -478,6 +479,28 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
   }
 }
 
+int RunCheckConfig(const Invocation& inv) {
+  Status s = CheckConfig(inv.config);
+  if (!s.ok()) {
+    std::cerr << "iocwall: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  // The table it names must be free or iocwall's own: a configuration that would point
+  // iocwall at an administrator's table is not valid on this host.
+  KernelStatus k;
+  Status ks = MakeNftBackend(inv.config.nft)->ReadStatus(&k);
+  if (ks.ok() && k.table_present && !k.table_owned) {
+    std::cerr << "iocwall: [nftables] table = " << inv.config.nft.table << ": table inet "
+              << inv.config.nft.table
+              << " exists and was not created by iocwall, which never changes it; choose "
+                 "a name of iocwall's own\n";
+    return kExitUsage;
+  }
+  std::cout << "configuration " << inv.config.path << " is valid\n";
+  if (!ks.ok()) std::cerr << "iocwall: (the kernel was not checked: " << ks.message() << ")\n";
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   MakeNonDumpable();  // before anything reads the key or a flag that might hold it
   std::vector<std::string> args(argv, argv + argc);
@@ -494,27 +517,8 @@ int Main(int argc, char** argv) {
     case Mode::kVersion:
       std::cout << "iocwall " IOCWALL_VERSION "\n";
       return kExitOk;
-    case Mode::kCheckConfig: {
-      Status s = CheckConfig(inv->config);
-      if (!s.ok()) {
-        std::cerr << "iocwall: " << s.message() << "\n";
-        return kExitUsage;
-      }
-      // The table it names must be free or iocwall's own: a configuration that would point
-      // iocwall at an administrator's table is not valid on this host.
-      KernelStatus k;
-      Status ks = MakeNftBackend(inv->config.nft)->ReadStatus(&k);
-      if (ks.ok() && k.table_present && !k.table_owned) {
-        std::cerr << "iocwall: [nftables] table = " << inv->config.nft.table << ": table inet "
-                  << inv->config.nft.table
-                  << " exists and was not created by iocwall, which never changes it; choose "
-                     "a name of iocwall's own\n";
-        return kExitUsage;
-      }
-      std::cout << "configuration " << inv->config.path << " is valid\n";
-      if (!ks.ok()) std::cerr << "iocwall: (the kernel was not checked: " << ks.message() << ")\n";
-      return kExitOk;
-    }
+    case Mode::kCheckConfig:
+      return RunCheckConfig(*inv);
     case Mode::kStatus:
       return RunStatus(*inv);
     case Mode::kExplain:

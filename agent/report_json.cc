@@ -177,34 +177,33 @@ CommitRecord CommitFromJson(const Json& j) {
 }  // namespace
 
 std::string ReportToJson(const CycleReport& r) {
-  Json j;
-  j[k::kVersion] = kReportJsonVersion;
-  j[k::kOutcome] = OutcomeName(r.outcome);
-  j[k::kSummary] = r.summary;
-  j[k::kStartedAt] = r.started_at;
-  j[k::kSeconds] = r.seconds;
-  j[k::kDesiredV4] = r.desired_v4;
-  j[k::kDesiredV6] = r.desired_v6;
-  j[k::kApplied] = r.applied;
-  j[k::kApply] = ApplyToJson(r.apply);
-  j[k::kApplyError] = r.apply_error;
-  j[k::kEnforcedFetchedAt] = r.enforced_fetched_at;
-  j[k::kEnforcedElements] = r.enforced_elements;
-  j[k::kLastApplyAt] = r.last_apply_at;
-  j[k::kGuardReasons] = r.guard_reasons;
-  j[k::kCarvedOut] = r.carved_out;
-  j[k::kWarnings] = r.warnings;
   Json sources = Json::array();
   for (const auto& s : r.sources) sources.push_back(SourceToJson(s));
-  j[k::kSources] = sources;
-  if (r.committed) j[k::kCommitted] = CommitToJson(*r.committed);
   Json host = Json::array();
   for (const auto& h : r.host_protected) {
     host.push_back({{k::kPrefix, h.prefix.ToString()}, {k::kWhy, h.why}});
   }
-  j[k::kHostProtected] = host;
-  j[k::kStaleTables] = r.stale_tables;
-  j[k::kNextValidFrom] = r.next_valid_from;
+  Json j = {{k::kVersion, kReportJsonVersion},
+            {k::kOutcome, OutcomeName(r.outcome)},
+            {k::kSummary, r.summary},
+            {k::kStartedAt, r.started_at},
+            {k::kSeconds, r.seconds},
+            {k::kDesiredV4, r.desired_v4},
+            {k::kDesiredV6, r.desired_v6},
+            {k::kApplied, r.applied},
+            {k::kApply, ApplyToJson(r.apply)},
+            {k::kApplyError, r.apply_error},
+            {k::kEnforcedFetchedAt, r.enforced_fetched_at},
+            {k::kEnforcedElements, r.enforced_elements},
+            {k::kLastApplyAt, r.last_apply_at},
+            {k::kGuardReasons, r.guard_reasons},
+            {k::kCarvedOut, r.carved_out},
+            {k::kWarnings, r.warnings},
+            {k::kSources, sources},
+            {k::kHostProtected, host},
+            {k::kStaleTables, r.stale_tables},
+            {k::kNextValidFrom, r.next_valid_from}};
+  if (r.committed) j[k::kCommitted] = CommitToJson(*r.committed);
   // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }

@@ -473,7 +473,7 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
     ReportCycle(&d, r);
     failures = FailuresAfter(failures, r.outcome);
     Wake next = NextWake(d.rt->config.sync, failures, r.next_valid_from, rng(), SystemClock());
-    LogDebug("next cycle in " + std::to_string(next.wait.count()) + " s (" +
+    LogDebug("next sync in " + std::to_string(next.wait.count()) + " s (" +
              WakeReasonName(next.reason) + ")");
     if (!SleepUntil(&d, next.at)) return kExitOk;
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 #include <type_traits>
@@ -11,6 +10,8 @@
 
 #include "agent/guards.h"
 #include "agent/log.h"
+#include "agent/report_json.h"
+#include "core/text.h"
 #include "core/timed.h"
 
 namespace iocwall {
@@ -26,12 +27,11 @@ void LogWidened(const std::string& source, const ParseStats& stats) {
               std::to_string(w.line_no) + ": host bits were set)");
   }
   if (stats.host_bits_cleared > kShown) {
-    LogNotice(source + ": " + std::to_string(stats.host_bits_cleared - kShown) +
-              " more entries with host bits set were widened");
+    const size_t more = stats.host_bits_cleared - kShown;
+    LogNotice(source + ": " + Count(more, "more entry", "more entries") + " with host bits set " +
+              (more == 1 ? "was" : "were") + " widened");
   }
 }
-
-using Json = nlohmann::json;
 
 double SecondsSince(Clock* clock, std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(clock->Now() - t0).count();
@@ -48,6 +48,17 @@ bool Expired(int64_t valid_until, int64_t now) { return valid_until != 0 && vali
 // An indicator whose valid_from is still ahead is not blocked yet (Sekoia: "valid_from is when
 // an indicator starts to be valid"); the daemon wakes up when it becomes valid.
 bool NotYetValid(int64_t valid_from, int64_t now) { return valid_from > now; }
+
+// A changes fetch sees only the changed lines: the samples of the full list stay, the newest
+// last, so that --explain can still quote the feed for the entries it carries over.
+void KeepWidened(const std::vector<WidenedLine>& fetched, bool incremental,
+                 std::vector<WidenedLine>* kept) {
+  if (!incremental) kept->clear();
+  kept->insert(kept->end(), fetched.begin(), fetched.end());
+  if (kept->size() > ParseStats::kMaxSamples) {
+    kept->erase(kept->begin(), kept->end() - ParseStats::kMaxSamples);
+  }
+}
 
 bool PrefixLess(const Prefix& a, const Prefix& b) {
   if (a.family != b.family) return a.family < b.family;
@@ -319,86 +330,14 @@ Agent::Decision Agent::Decide() {
   if (!snapshots_loaded_) LastGoodEntries(&ignored);
   full_fetch_.assign(sources_.size(), true);
   for (size_t i = 0; i < sources_.size(); ++i) {
-    SourceReport& s = r.sources[i];
-    // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
-    // fetch every full_resync corrects any drift the changes could not carry.
-    const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
-    bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
-                   s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
-    FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
-    if (fr.status.ok() && fr.incremental && base) {
-      s.mode = "changes";
-      s.changes = fr.prefixes.size();
-      full_fetch_[i] = false;
-      fr = MergeChanges(*base, std::move(fr));
-    } else {
-      s.mode = "full";
-      s.changes = 0;
-    }
-    s.name = sources_[i]->Name();
-    s.last_attempt = now;
-    s.ok = fr.status.ok();
-    s.http_status = fr.http_status;
-    s.pages = fr.pages;
-    s.bytes = fr.bytes;
-    s.seconds = fr.seconds;
-    s.rejected = fr.stats.rejected;
-    s.warnings = fr.stats.host_bits_cleared;
-    s.rejected_samples = fr.stats.samples;
-    LogWidened(s.name, fr.stats);
-    if (s.ok) {
-      s.error.clear();
-      s.error_class.clear();
-      s.entries = fr.prefixes.size();
-      s.last_success = now;
-    } else {
-      s.error = fr.status.message();
-      s.error_class = FetchErrorName(fr.error);
-      d.failures.push_back(s.error);
-    }
+    FetchResult fr = FetchSource(i, now, &r.sources[i]);
+    if (!fr.status.ok()) d.failures.push_back(r.sources[i].error);
     d.results.push_back(std::move(fr));
   }
   if (!d.failures.empty()) return d;
 
-  std::vector<TimedPrefix> tagged;
   std::vector<GuardSource> guard_sources;
-  size_t total = 0;
-  for (const auto& fr : d.results) total += fr.prefixes.size();
-  tagged.reserve(total);
-  for (size_t i = 0; i < d.results.size(); ++i) {
-    const FetchResult& fr = d.results[i];
-    size_t kept = 0, expired = 0, not_yet = 0;
-    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
-      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
-        ++expired;
-        continue;
-      }
-      if (j < fr.valid_from.size() && NotYetValid(fr.valid_from[j], now)) {
-        ++not_yet;
-        NoteValidFrom(fr.valid_from[j]);
-        continue;
-      }
-      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
-      ++kept;
-    }
-    r.sources[i].expired = expired;
-    r.sources[i].not_yet_valid = not_yet;
-    GuardSource g;
-    g.name = r.sources[i].name;
-    g.entries = kept;
-    // The baseline is the last good list as it stands now (what expired since is no shrink);
-    // without a snapshot, what the state remembers of the source's last fetch.
-    if (snapshots_[i]) {
-      for (const auto& e : snapshots_[i]->entries) {
-        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
-      }
-    } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
-      g.previous_entries = last_.sources[i].entries;
-    }
-    guard_sources.push_back(g);
-  }
-
+  std::vector<TimedPrefix> tagged = InForce(d.results, now, &r, &guard_sources);
   d.built = Build(tagged);
   r.carved_out = d.built.carved_out;
   r.desired_v4 = d.built.desired.v4.size();
@@ -415,6 +354,91 @@ Agent::Decision Agent::Decide() {
   d.guard_ok = verdict.ok;
   r.guard_reasons = verdict.reasons;
   return d;
+}
+
+// One source's fetch (its changes on top of the last good snapshot where it can), recorded in
+// its report.
+FetchResult Agent::FetchSource(size_t i, int64_t now, SourceReport* out) {
+  SourceReport& s = *out;
+  // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
+  // fetch every full_resync corrects any drift the changes could not carry.
+  const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
+  bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
+                 s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
+  FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
+  if (fr.status.ok() && fr.incremental && base) {
+    s.mode = "changes";
+    s.changes = fr.prefixes.size();
+    full_fetch_[i] = false;
+    fr = MergeChanges(*base, std::move(fr));
+  } else {
+    s.mode = "full";
+    s.changes = 0;
+  }
+  s.name = sources_[i]->Name();
+  s.last_attempt = now;
+  s.ok = fr.status.ok();
+  s.http_status = fr.http_status;
+  s.pages = fr.pages;
+  s.bytes = fr.bytes;
+  s.seconds = fr.seconds;
+  s.rejected = fr.stats.rejected;
+  s.warnings = fr.stats.host_bits_cleared;
+  s.rejected_samples = fr.stats.samples;
+  KeepWidened(fr.stats.widened, !full_fetch_[i], &s.widened_samples);
+  LogWidened(s.name, fr.stats);
+  if (s.ok) {
+    s.error.clear();
+    s.error_class.clear();
+    s.entries = fr.prefixes.size();
+    s.last_success = now;
+  } else {
+    s.error = fr.status.message();
+    s.error_class = FetchErrorName(fr.error);
+  }
+  return fr;
+}
+
+std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results, int64_t now,
+                                        CycleReport* r, std::vector<GuardSource>* guard_sources) {
+  std::vector<TimedPrefix> tagged;
+  size_t total = 0;
+  for (const auto& fr : results) total += fr.prefixes.size();
+  tagged.reserve(total);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const FetchResult& fr = results[i];
+    size_t kept = 0, expired = 0, not_yet = 0;
+    for (size_t j = 0; j < fr.prefixes.size(); ++j) {
+      if (j < fr.valid_until.size() && Expired(fr.valid_until[j], now)) {
+        ++expired;
+        continue;
+      }
+      if (j < fr.valid_from.size() && NotYetValid(fr.valid_from[j], now)) {
+        ++not_yet;
+        NoteValidFrom(fr.valid_from[j]);
+        continue;
+      }
+      int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
+      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
+      ++kept;
+    }
+    r->sources[i].expired = expired;
+    r->sources[i].not_yet_valid = not_yet;
+    GuardSource g;
+    g.name = r->sources[i].name;
+    g.entries = kept;
+    // The baseline is the last good list as it stands now (what expired since is no shrink);
+    // without a snapshot, what the state remembers of the source's last fetch.
+    if (snapshots_[i]) {
+      for (const auto& e : snapshots_[i]->entries) {
+        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
+      }
+    } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
+      g.previous_entries = last_.sources[i].entries;
+    }
+    guard_sources->push_back(g);
+  }
+  return tagged;
 }
 
 size_t Agent::PreviousElements(size_t new_elements) {
@@ -539,13 +563,14 @@ CycleReport Agent::RunCycle(bool force) {
     r.enforced_elements = desired.size();
     r.host_protected = d.built.host;
     SaveSnapshots(d.results, &r);
-    r.summary = "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
-                std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) +
-                " -" + std::to_string(ar.removed) +
-                (ar.refreshed ? ", " + std::to_string(ar.refreshed) + " validities extended" : "") +
-                (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
-                (ar.bootstrapped ? ", table created" : "") +
-                (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
+    r.summary =
+        "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
+        std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) + " -" +
+        std::to_string(ar.removed) +
+        (ar.refreshed ? ", " + Count(ar.refreshed, "validity", "validities") + " extended" : "") +
+        (ar.messages == 0 ? ", kernel already up to date" : ", one transaction") +
+        (ar.bootstrapped ? ", table created" : "") +
+        (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
     if (!d.guard_ok) r.summary += "; accepted with --force over: " + r.guard_reasons.front();
     RecordCommit(desired, ar, &r);
   }
@@ -583,8 +608,8 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
       : ar.bootstrapped ? " (restored into the kernel)"
       : ar.repaired     ? " (drift repaired: " + ar.repair_reason + ")"
                     : " (+" + std::to_string(ar.added) + " -" + std::to_string(ar.removed) + ")";
-  r.summary = why + "; the last good list stays enforced: " + std::to_string(b.desired.size()) +
-              " elements" + kernel;
+  r.summary = why + "; the last good list stays enforced: " +
+              Count(b.desired.size(), "element", "elements") + kernel;
   return r;
 }
 
@@ -620,79 +645,92 @@ CycleReport Agent::Restore() {
   return r;
 }
 
+namespace {
+
+// A fetch as its source's last good list: sorted, each prefix once (listed twice: the earliest
+// start and latest end of its validities), ids kept for provenance.
+Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now) {
+  // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
+  // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
+  // order (the index breaks the tie).
+  struct Key {
+    u128 addr;
+    uint32_t index;
+    uint8_t family;
+    uint8_t len;
+    bool operator<(const Key& o) const {
+      if (family != o.family) return family < o.family;
+      if (addr != o.addr) return addr < o.addr;
+      if (len != o.len) return len < o.len;
+      return index < o.index;
+    }
+  };
+  std::vector<Key> order(fr.prefixes.size());
+  for (uint32_t j = 0; j < order.size(); ++j) {
+    const Prefix& p = fr.prefixes[j];
+    order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
+  }
+  std::sort(order.begin(), order.end());
+  Snapshot snap;
+  snap.source = name;
+  snap.fetched_at = now;
+  snap.entries.reserve(order.size());
+  for (const Key& key : order) {
+    const uint32_t j = key.index;
+    const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
+    const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
+    if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
+      // Listed twice: in force from the earlier start.
+      SnapshotEntry& b = snap.entries.back();
+      b.valid_from = std::min(b.valid_from, from);
+      // A prefix listed twice keeps its latest validity.
+      snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
+      continue;
+    }
+    SnapshotEntry e;
+    e.prefix = fr.prefixes[j];
+    e.first_seen = now;
+    e.valid_until = until;
+    e.valid_from = from;
+    // An id is one token in the snapshot format; STIX ids never hold white space.
+    if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
+      e.id = fr.ids[j].substr(0, 200);
+    }
+    snap.entries.push_back(std::move(e));
+  }
+  return snap;
+}
+
+// "Since when": an entry keeps the time it was first seen across snapshots. True when `snap`
+// is the same list as `old` (nothing to write).
+bool CarryFirstSeen(const std::optional<Snapshot>& old_snap, Snapshot* snap) {
+  if (!old_snap) return false;
+  const auto& old = old_snap->entries;
+  bool unchanged = old.size() == snap->entries.size();
+  auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
+    return PrefixLess(a.prefix, b.prefix);
+  };
+  for (size_t k = 0; k < snap->entries.size(); ++k) {
+    SnapshotEntry& e = snap->entries[k];
+    if (unchanged && old[k].prefix == e.prefix) {
+      e.first_seen = old[k].first_seen;
+      unchanged = old[k] == e;
+      continue;
+    }
+    unchanged = false;
+    auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
+    if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
+  }
+  return unchanged;
+}
+
+}  // namespace
+
 void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
   const int64_t now = clock_->NowUnix();
   for (size_t i = 0; i < results.size(); ++i) {
-    const FetchResult& fr = results[i];
-    // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
-    // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
-    // order (the index breaks the tie).
-    struct Key {
-      u128 addr;
-      uint32_t index;
-      uint8_t family;
-      uint8_t len;
-      bool operator<(const Key& o) const {
-        if (family != o.family) return family < o.family;
-        if (addr != o.addr) return addr < o.addr;
-        if (len != o.len) return len < o.len;
-        return index < o.index;
-      }
-    };
-    std::vector<Key> order(fr.prefixes.size());
-    for (uint32_t j = 0; j < order.size(); ++j) {
-      const Prefix& p = fr.prefixes[j];
-      order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
-    }
-    std::sort(order.begin(), order.end());
-    Snapshot snap;
-    snap.source = sources_[i]->Name();
-    snap.fetched_at = now;
-    snap.entries.reserve(order.size());
-    for (const Key& key : order) {
-      const uint32_t j = key.index;
-      const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
-      const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
-      if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
-        // Listed twice: in force from the earlier start.
-        SnapshotEntry& b = snap.entries.back();
-        b.valid_from = std::min(b.valid_from, from);
-        // A prefix listed twice keeps its latest validity.
-        snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
-        continue;
-      }
-      SnapshotEntry e;
-      e.prefix = fr.prefixes[j];
-      e.first_seen = now;
-      e.valid_until = until;
-      e.valid_from = from;
-      // An id is one token in the snapshot format; STIX ids never hold white space.
-      if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
-        e.id = fr.ids[j].substr(0, 200);
-      }
-      snap.entries.push_back(std::move(e));
-    }
-    order = {};
-    bool unchanged = false;
-    // "Since when": an entry keeps the time it was first seen across snapshots.
-    if (snapshots_[i]) {
-      const auto& old = snapshots_[i]->entries;
-      unchanged = old.size() == snap.entries.size();
-      auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
-        return PrefixLess(a.prefix, b.prefix);
-      };
-      for (size_t k = 0; k < snap.entries.size(); ++k) {
-        SnapshotEntry& e = snap.entries[k];
-        if (unchanged && old[k].prefix == e.prefix) {
-          e.first_seen = old[k].first_seen;
-          unchanged = old[k] == e;
-          continue;
-        }
-        unchanged = false;
-        auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
-        if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
-      }
-    }
+    Snapshot snap = SnapshotOf(results[i], sources_[i]->Name(), now);
+    const bool unchanged = CarryFirstSeen(snapshots_[i], &snap);
     if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
     if (unchanged) {
       // The same list as the one on disk: nothing to write (the file's fetched_at is only the
@@ -731,8 +769,7 @@ void Agent::Finish(CycleReport* r) {
                            : " (e.g. line " + std::to_string(s.rejected_samples[0].line_no) + " '" +
                                  s.rejected_samples[0].text + "': " + s.rejected_samples[0].reason +
                                  ")";
-      notes.push_back(s.name + ": skipped " + std::to_string(s.rejected) +
-                      (s.rejected == 1 ? " line that is" : " lines that are") +
+      notes.push_back(s.name + ": skipped " + Count(s.rejected, "line that is", "lines that are") +
                       " not an IP address" + ex);
     }
   }
@@ -749,8 +786,7 @@ void Agent::Finish(CycleReport* r) {
     }
   }
   if (repeated > 0) {
-    LogDebug(std::to_string(repeated) + (repeated == 1 ? " note" : " notes") +
-             " unchanged since the last cycle");
+    LogDebug(Count(repeated, "note", "notes") + " unchanged since the last cycle");
   }
   logged_notes_ = std::move(notes);
 }
@@ -806,219 +842,6 @@ Result<Plan> Agent::DryRun(bool force) {
   }
   plan.diff = Diff(current, plan.desired);
   return plan;
-}
-
-std::string Agent::ReportToJson(const CycleReport& r) {
-  Json j;
-  j["version"] = 1;
-  j["outcome"] = OutcomeName(r.outcome);
-  j["summary"] = r.summary;
-  j["started_at"] = r.started_at;
-  j["seconds"] = r.seconds;
-  j["desired_v4"] = r.desired_v4;
-  j["desired_v6"] = r.desired_v6;
-  j["applied"] = r.applied;
-  j["apply"] = {{"added", r.apply.added},
-                {"removed", r.apply.removed},
-                {"messages", r.apply.messages},
-                {"bytes", r.apply.batch_bytes},
-                {"bootstrapped", r.apply.bootstrapped},
-                {"repaired", r.apply.repaired},
-                {"repair_reason", r.apply.repair_reason},
-                {"seconds", r.apply.seconds},
-                {"retries", r.apply.retries},
-                {"refreshed", r.apply.refreshed}};
-  j["apply_error"] = r.apply_error;
-  j["enforced_fetched_at"] = r.enforced_fetched_at;
-  j["enforced_elements"] = r.enforced_elements;
-  j["last_apply_at"] = r.last_apply_at;
-  j["guard_reasons"] = r.guard_reasons;
-  j["carved_out"] = r.carved_out;
-  j["warnings"] = r.warnings;
-  Json sources = Json::array();
-  for (const auto& s : r.sources) {
-    Json rej = Json::array();
-    for (const auto& x : s.rejected_samples) {
-      rej.push_back({{"line", x.line_no}, {"text", x.text}, {"reason", x.reason}});
-    }
-    sources.push_back({{"name", s.name},
-                       {"ok", s.ok},
-                       {"error", s.error},
-                       {"error_class", s.error_class},
-                       {"http_status", s.http_status},
-                       {"entries", s.entries},
-                       {"rejected", s.rejected},
-                       {"warnings", s.warnings},
-                       {"expired", s.expired},
-                       {"pages", s.pages},
-                       {"bytes", s.bytes},
-                       {"seconds", s.seconds},
-                       {"last_attempt", s.last_attempt},
-                       {"last_success", s.last_success},
-                       {"last_full", s.last_full},
-                       {"mode", s.mode},
-                       {"not_yet_valid", s.not_yet_valid},
-                       {"changes", s.changes},
-                       {"rejected_samples", rej}});
-  }
-  j["sources"] = sources;
-  if (r.committed) {
-    const CommitRecord& c = *r.committed;
-    Json samples = Json::array();
-    for (const auto& x : c.samples) {
-      samples.push_back({{"family", x.family == Family::kV4 ? 4 : 6},
-                         {"first", FormatAddress(x.family, x.range.first)},
-                         {"last", FormatAddress(x.family, x.range.last)},
-                         {"expires", x.expires}});
-    }
-    j["committed"] = {{"table", c.table},
-                      {"generation", c.generation},
-                      {"table_handle", c.table_handle},
-                      {"boot_id", c.boot_id},
-                      {"netns", c.netns},
-                      {"at", c.at},
-                      {"v4", c.v4},
-                      {"v6", c.v6},
-                      {"samples", samples}};
-  }
-  Json host = Json::array();
-  for (const auto& h : r.host_protected)
-    host.push_back({{"prefix", h.prefix.ToString()}, {"why", h.why}});
-  j["host_protected"] = host;
-  j["stale_tables"] = r.stale_tables;
-  j["next_valid_from"] = r.next_valid_from;
-  // Invalid UTF-8 from a hostile feed line must not make the report unwritable.
-  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
-}
-
-namespace {
-
-// A number from a state file, or `def` when it is missing, of another type, or out of range:
-// a damaged file must not turn into undefined behaviour (a float cast overflow, found by
-// fuzz_state_json).
-template <typename T>
-T Num(const Json& j, const char* key, T def) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return def;
-  if constexpr (std::is_floating_point_v<T>) {
-    return it->template get<double>();
-  } else {
-    if (it->is_number_unsigned()) {
-      uint64_t v = it->template get<uint64_t>();
-      return v <= static_cast<uint64_t>(std::numeric_limits<T>::max()) ? static_cast<T>(v) : def;
-    }
-    if (it->is_number_integer()) {
-      int64_t v = it->template get<int64_t>();
-      if (v < 0 && !std::is_signed_v<T>) return def;
-      if (std::is_signed_v<T> && (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
-                                  v > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
-        return def;
-      }
-      return static_cast<T>(v);
-    }
-    return def;  // a float where a count belongs
-  }
-}
-
-}  // namespace
-
-std::optional<CycleReport> Agent::ReportFromJson(const std::string& text) {
-  try {
-    Json j = Json::parse(text);
-    if (Num(j, "version", 0) != 1) return std::nullopt;
-    CycleReport r;
-    std::string outcome = j.at("outcome").get<std::string>();
-    r.outcome = Outcome::kNothing;
-    for (Outcome o : {Outcome::kEnforcedFresh, Outcome::kKeptLastGood, Outcome::kGuardRefused,
-                      Outcome::kFailed, Outcome::kNothing}) {
-      if (outcome == OutcomeName(o)) r.outcome = o;
-    }
-    r.summary = j.value("summary", "");
-    r.started_at = Num(j, "started_at", int64_t{0});
-    r.seconds = Num(j, "seconds", 0.0);
-    r.desired_v4 = Num(j, "desired_v4", size_t{0});
-    r.desired_v6 = Num(j, "desired_v6", size_t{0});
-    r.applied = j.value("applied", false);
-    const Json& a = j.at("apply");
-    r.apply.added = Num(a, "added", size_t{0});
-    r.apply.removed = Num(a, "removed", size_t{0});
-    r.apply.messages = Num(a, "messages", size_t{0});
-    r.apply.batch_bytes = Num(a, "bytes", size_t{0});
-    r.apply.bootstrapped = a.value("bootstrapped", false);
-    r.apply.repaired = a.value("repaired", false);
-    r.apply.repair_reason = a.value("repair_reason", "");
-    r.apply.seconds = Num(a, "seconds", 0.0);
-    r.apply.retries = Num(a, "retries", 0);
-    r.apply.refreshed = Num(a, "refreshed", size_t{0});
-    r.apply_error = j.value("apply_error", "");
-    r.enforced_fetched_at = Num(j, "enforced_fetched_at", int64_t{0});
-    r.enforced_elements = Num(j, "enforced_elements", size_t{0});
-    r.last_apply_at = Num(j, "last_apply_at", int64_t{0});
-    r.guard_reasons = j.value("guard_reasons", std::vector<std::string>{});
-    r.carved_out = j.value("carved_out", std::vector<std::string>{});
-    r.warnings = j.value("warnings", std::vector<std::string>{});
-    for (const auto& s : j.at("sources")) {
-      SourceReport x;
-      x.name = s.at("name").get<std::string>();
-      x.ok = s.value("ok", false);
-      x.error = s.value("error", "");
-      x.error_class = s.value("error_class", "");
-      x.http_status = Num(s, "http_status", 0);
-      x.entries = Num(s, "entries", size_t{0});
-      x.rejected = Num(s, "rejected", size_t{0});
-      x.warnings = Num(s, "warnings", size_t{0});
-      x.expired = Num(s, "expired", size_t{0});
-      x.pages = Num(s, "pages", size_t{0});
-      x.bytes = Num(s, "bytes", size_t{0});
-      x.seconds = Num(s, "seconds", 0.0);
-      x.last_attempt = Num(s, "last_attempt", int64_t{0});
-      x.last_success = Num(s, "last_success", int64_t{0});
-      x.last_full = Num(s, "last_full", int64_t{0});
-      x.mode = s.value("mode", "");
-      x.not_yet_valid = Num(s, "not_yet_valid", size_t{0});
-      x.changes = Num(s, "changes", size_t{0});
-      for (const auto& rj : s.value("rejected_samples", Json::array())) {
-        x.rejected_samples.push_back(
-            {Num(rj, "line", size_t{0}), rj.value("text", ""), rj.value("reason", "")});
-      }
-      r.sources.push_back(std::move(x));
-    }
-    if (auto it = j.find("committed"); it != j.end() && it->is_object()) {
-      CommitRecord c;
-      c.table = it->value("table", "");
-      c.generation = Num(*it, "generation", uint32_t{0});
-      c.table_handle = Num(*it, "table_handle", uint64_t{0});
-      c.boot_id = it->value("boot_id", "");
-      c.netns = Num(*it, "netns", uint64_t{0});
-      c.at = Num(*it, "at", int64_t{0});
-      c.v4 = Num(*it, "v4", size_t{0});
-      c.v6 = Num(*it, "v6", size_t{0});
-      for (const auto& x : it->value("samples", Json::array())) {
-        auto first = ParsePrefix(x.value("first", ""));
-        auto last = ParsePrefix(x.value("last", ""));
-        // A damaged sample is dropped: it must not fail a verification nor the whole report.
-        if (!first || !last || first->family != last->family ||
-            first->len != AddressBits(first->family) || last->len != first->len ||
-            last->addr < first->addr) {
-          continue;
-        }
-        c.samples.push_back(
-            {first->family, Range{first->addr, last->addr}, Num(x, "expires", int64_t{0})});
-      }
-      r.committed = std::move(c);
-    }
-    for (const auto& h : j.value("host_protected", Json::array())) {
-      auto p = ParsePrefix(h.value("prefix", ""));
-      if (p) r.host_protected.push_back({*p, h.value("why", "")});
-    }
-    r.next_valid_from = Num(j, "next_valid_from", int64_t{0});
-    for (const auto& t : j.value("stale_tables", Json::array())) {
-      if (t.is_string()) r.stale_tables.push_back(t.get<std::string>());
-    }
-    return r;
-  } catch (const Json::exception&) {
-    return std::nullopt;
-  }
 }
 
 }  // namespace iocwall

@@ -20,6 +20,8 @@
 
 namespace iocwall {
 
+struct GuardSource;
+
 // What one source did in the last cycle, plus what is remembered across cycles.
 struct SourceReport {
   std::string name;
@@ -41,6 +43,8 @@ struct SourceReport {
   std::string mode;       // "full" or "changes" (incremental, format=json)
   size_t changes = 0;     // indicators in the last changes fetch
   std::vector<RejectedLine> rejected_samples;
+  // Entries the feed wrote with host bits set, in its own words: --explain echoes them.
+  std::vector<WidenedLine> widened_samples;
 };
 
 // One range of the enforced list that --status looks up in the kernel to verify it.
@@ -143,10 +147,6 @@ class Agent {
 
   const CycleReport& last_report() const { return last_; }
 
-  // The report as JSON (state.json), and back.
-  static std::string ReportToJson(const CycleReport& r);
-  static std::optional<CycleReport> ReportFromJson(const std::string& text);
-
  private:
   struct Built {
     IntervalSet desired;
@@ -167,6 +167,11 @@ class Agent {
     bool guard_ok = true;
   };
   Decision Decide();
+  FetchResult FetchSource(size_t index, int64_t now, SourceReport* report);
+  // The fetched entries valid now, tagged with their source's index; counts the others in the
+  // sources' reports and gives the guards their figures.
+  std::vector<TimedPrefix> InForce(const std::vector<FetchResult>& results, int64_t now,
+                                   CycleReport* report, std::vector<GuardSource>* guard_sources);
   // The guards' baseline: elements the last good list holds now.
   size_t PreviousElements(size_t new_elements);
   void RecordCommit(const IntervalSet& desired, const ApplyResult& ar, CycleReport* r);

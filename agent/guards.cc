@@ -1,5 +1,7 @@
 #include "agent/guards.h"
 
+#include "core/text.h"
+
 namespace iocwall {
 
 GuardVerdict CheckGuards(const GuardInput& in) {
@@ -24,7 +26,7 @@ GuardVerdict CheckGuards(const GuardInput& in) {
       if (lost >= in.min_source_loss &&
           lost * 100 > uint64_t{in.max_shrink_percent} * s.previous_entries) {
         refuse(s.name + " would shrink from " + std::to_string(s.previous_entries) + " to " +
-               std::to_string(s.entries) + " entries (" +
+               Count(s.entries, "entry", "entries") + " (" +
                std::to_string(lost * 100 / s.previous_entries) + "%), over [sync] " +
                "max_shrink_percent = " + std::to_string(in.max_shrink_percent) +
                "; use --force once to accept it");
@@ -32,16 +34,15 @@ GuardVerdict CheckGuards(const GuardInput& in) {
     }
   }
   if (in.new_elements > in.max_entries) {
-    refuse("the result has " + std::to_string(in.new_elements) +
-           " elements, over [sync] max_entries = " + std::to_string(in.max_entries));
+    refuse("the result has " + Count(in.new_elements, "element", "elements") +
+           ", over [sync] max_entries = " + std::to_string(in.max_entries));
   }
   if (in.have_previous && in.previous_elements > 0 && in.new_elements < in.previous_elements) {
     // Integer arithmetic: no rounding lets a 50.4% shrink pass a 50% limit.
     uint64_t lost = in.previous_elements - in.new_elements;
     if (lost * 100 > uint64_t{in.max_shrink_percent} * in.previous_elements) {
       refuse("the enforced set would shrink from " + std::to_string(in.previous_elements) + " to " +
-             std::to_string(in.new_elements) +
-             (in.new_elements == 1 ? " element (" : " elements (") +
+             Count(in.new_elements, "element", "elements") + " (" +
              std::to_string(lost * 100 / in.previous_elements) + "%), over [sync] " +
              "max_shrink_percent = " + std::to_string(in.max_shrink_percent) +
              "; use --force once to accept it");

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "agent/metrics.h"
+#include "agent/report_json.h"
 
 namespace iocwall {
 
@@ -105,11 +106,12 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
     size_t held = kernel->v4_elements + kernel->v6_elements;
     if (held == 0 && report->enforced_elements > 0) {
       worsen(Health::kCritical, "not enforcing: the kernel sets are empty, the agent enforced " +
-                                    std::to_string(report->enforced_elements) + " elements");
+                                    Count(report->enforced_elements, "element", "elements"));
     } else if (held != report->enforced_elements) {
-      worsen(Health::kWarning,
-             "drift: the kernel holds " + std::to_string(held) + " elements, the agent enforced " +
-                 std::to_string(report->enforced_elements) + " (repaired at the next cycle)");
+      worsen(Health::kWarning, "drift: the kernel holds " + Count(held, "element", "elements") +
+                                   ", the agent enforced " +
+                                   std::to_string(report->enforced_elements) +
+                                   " (repaired at the next cycle)");
     }
   }
   if (report->enforced_fetched_at > 0) {
@@ -143,8 +145,13 @@ StatusView Evaluate(const Config& config, const KernelStatus* kernel,
   return v;
 }
 
-std::string Count(uint64_t n, const char* one, const char* many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
+std::string TopCountersOffHint(const Config& c) {
+  const std::string file = c.path.empty() ? "the configuration file" : c.path;
+  return "--top: no hits to rank: per-element counters are off; set element_counters = true "
+         "in the [nftables] section of " +
+         file +
+         " and reload iocwall (systemctl reload iocwall): its next cycle creates the sets "
+         "again with a counter on each element, counting from then";
 }
 
 namespace {
@@ -322,7 +329,7 @@ std::string RenderStatusJson(const Config& config, const StatusView& v) {
   k["dropped_packets"] = DroppedPackets(v);
   j["kernel"] = k;
   if (v.report) {
-    j["last_cycle"] = Json::parse(Agent::ReportToJson(*v.report));
+    j["last_cycle"] = Json::parse(ReportToJson(*v.report));
     j["enforced_age_seconds"] =
         v.report->enforced_fetched_at > 0 ? v.now - v.report->enforced_fetched_at : -1;
   }

@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/verify.h"
+#include "core/text.h"
 #include "netlink/set_backend.h"
 
 namespace iocwall {
@@ -41,10 +42,12 @@ std::string RenderStatusText(const Config& config, const StatusView& view);
 inline constexpr int kStatusJsonSchemaVersion = 2;
 std::string RenderStatusJson(const Config& config, const StatusView& view);
 
+// What --top says when per-element counters are off (it has nothing to rank): how to turn
+// them on. Printed on stderr: --status's output and exit code stay what monitoring expects.
+std::string TopCountersOffHint(const Config& config);
+
 // "3m ago", "2h 5m", "never".
 std::string Age(int64_t then, int64_t now);
 std::string IsoTime(int64_t unix_time);
-// "1 page", "2 pages".
-std::string Count(uint64_t n, const char* one, const char* many);
 
 }  // namespace iocwall

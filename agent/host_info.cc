@@ -50,6 +50,31 @@ bool Hex(const std::string& t, unsigned long* v) {
   return true;
 }
 
+// One line of /proc/net/ipv6_route: dest destlen src srclen nexthop metric refcnt use flags
+// iface, all hex but the interface's name.
+struct Route6 {
+  std::string dest, dlen, hop, flags, iface;
+};
+
+bool ParseRoute6(const std::string& line, Route6* r) {
+  std::istringstream f(line);
+  std::string src, slen, metric, ref, use;
+  return static_cast<bool>(f >> r->dest >> r->dlen >> src >> slen >> r->hop >> metric >> ref >>
+                           use >> r->flags >> r->iface);
+}
+
+// 32 hex digits (an address in /proc/net/ipv6_route) to the address.
+bool Hex128(const std::string& t, u128* v) {
+  if (t.size() != 32) return false;
+  *v = 0;
+  for (char c : t) {
+    unsigned long nib = 0;
+    if (!Hex(std::string(1, c), &nib)) return false;
+    *v = (*v << 4) | static_cast<u128>(nib);
+  }
+  return true;
+}
+
 class SystemHostInfo : public HostInfo {
  public:
   SystemHostInfo(std::vector<std::string> urls, HostInfoOptions options)
@@ -103,25 +128,18 @@ class SystemHostInfo : public HostInfo {
     }
   }
 
-  // /proc/net/ipv6_route: dest destlen src srclen nexthop metric ref use flags iface.
   static void Gateways6(std::vector<ProtectedAddress>* out) {
     std::ifstream in("/proc/net/ipv6_route");
     std::string line;
+    Route6 r;
     while (std::getline(in, line)) {
-      std::istringstream f(line);
-      std::string dest, dlen, src, slen, hop, metric, ref, use, flags, iface;
-      if (!(f >> dest >> dlen >> src >> slen >> hop >> metric >> ref >> use >> flags >> iface)) {
-        continue;
-      }
-      if (dlen != "00" || hop.size() != 32 || hop == std::string(32, '0')) continue;
       u128 v = 0;
-      for (char c : hop)
-        v = (v << 4) | static_cast<u128>(std::stoul(std::string(1, c), nullptr, 16));
+      if (!ParseRoute6(line, &r) || r.dlen != "00" || !Hex128(r.hop, &v) || v == 0) continue;
       Prefix p;
       p.family = Family::kV6;
       p.addr = v;
       p.len = 128;
-      out->push_back({p, "default gateway via " + iface});
+      out->push_back({p, "default gateway via " + r.iface});
     }
   }
 
@@ -172,28 +190,17 @@ std::vector<ProtectedAddress> ConnectedNetworks4(const std::string& text, uint8_
 }
 
 std::vector<ProtectedAddress> ConnectedNetworks6(const std::string& text, uint8_t min_len) {
-  // dest destlen src srclen nexthop metric refcnt use flags iface, all hex.
   std::vector<ProtectedAddress> out;
   std::istringstream in(text);
   std::string line;
+  Route6 r;
   while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string dest, dlen, src, slen, hop, metric, ref, use, flags, iface;
-    if (!(f >> dest >> dlen >> src >> slen >> hop >> metric >> ref >> use >> flags >> iface)) {
-      continue;
-    }
     unsigned long len = 0, fl = 0;
-    if (dest.size() != 32 || !Hex(dlen, &len) || !Hex(flags, &fl) || len > 128) continue;
-    if (iface == "lo" || !(fl & kRtfUp) || (fl & (kRtfGateway | kRtfReject))) continue;
-    if (hop != std::string(32, '0') || len < min_len) continue;
     u128 v = 0;
-    bool ok = true;
-    for (char c : dest) {
-      unsigned long nib = 0;
-      ok = ok && Hex(std::string(1, c), &nib);
-      v = (v << 4) | static_cast<u128>(nib);
-    }
-    if (!ok) continue;
+    if (!ParseRoute6(line, &r) || !Hex(r.dlen, &len) || !Hex(r.flags, &fl) || len > 128) continue;
+    const std::string& iface = r.iface;
+    if (iface == "lo" || !(fl & kRtfUp) || (fl & (kRtfGateway | kRtfReject))) continue;
+    if (r.hop != std::string(32, '0') || len < min_len || !Hex128(r.dest, &v)) continue;
     Prefix p;
     p.family = Family::kV6;
     p.len = static_cast<uint8_t>(len);

@@ -13,15 +13,19 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/explain.h"
 #include "agent/health.h"
 #include "agent/host_info.h"
 #include "agent/lock.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
 #include "agent/privileges.h"
+#include "agent/report_json.h"
+#include "agent/schedule.h"
 #include "agent/state.h"
 #include "agent/verify.h"
 #include "agent/wiring.h"
+#include "core/text.h"
 #include "netlink/nft_backend.h"
 
 #ifndef IOCWALL_VERSION
@@ -93,7 +97,7 @@ int RunStatus(const Invocation& inv) {
   auto store = MakeFileStateStore(c.sync.state_dir);
   std::optional<CycleReport> report;
   auto text = store->LoadReport();
-  if (text.ok() && text.value()) report = Agent::ReportFromJson(**text);
+  if (text.ok() && text.value()) report = ReportFromJson(**text);
   const int64_t now = SystemClock().NowUnix();
   // No dump, whatever the size (dumps are quadratic in the kernel: about a minute at 1M
   // elements): the generation, the structure and lookups of sampled elements.
@@ -106,124 +110,49 @@ int RunStatus(const Invocation& inv) {
   if (text.ok() && text.value() && !report) {
     v.reasons.push_back("state.json in " + c.sync.state_dir + " is unreadable");
   }
-  if (inv.top > 0 && ks.ok() && k.table_present) {
+  const bool top_off = inv.top > 0 && !c.nft.element_counters;
+  if (inv.top > 0 && !top_off && ks.ok() && k.table_present) {
     Status ts = backend->ReadTopHits(inv.top, &v.top);
     if (!ts.ok()) v.reasons.push_back("--top: " + ts.message());
   }
   std::cout << (inv.json ? RenderStatusJson(c, v) : RenderStatusText(c, v));
+  if (top_off) std::cerr << "iocwall: " << TopCountersOffHint(c) << "\n";
   return static_cast<int>(v.health);
 }
 
 int RunExplain(const Invocation& inv) {
   const Config& c = inv.config;
-  auto ip = ParsePrefix(inv.explain);
-  if (!ip || ip->len != AddressBits(ip->family)) {
-    std::cerr << "iocwall: --explain takes one IP address, got '" << inv.explain << "'\n";
+  auto ip = ParseExplainAddress(inv.explain);
+  if (!ip.ok()) {
+    std::cerr << "iocwall: " << ip.message() << "\n";
     return kExitUsage;
   }
-  const u128 a = ip->addr;
-  std::cout << ip->ToString() << ":\n";
-  bool protected_ip = false;
-  IntervalSet prot = ProtectedRanges();
-  long pi = Find(prot.of(ip->family), a);
-  if (pi >= 0) {
-    std::cout << "  never blocked: inside the always-protected range "
-              << FormatRange(ip->family, prot.of(ip->family).ranges[pi]) << "\n";
-    protected_ip = true;
-  }
-  for (const auto& p : c.allowlist) {
-    if (p.family == ip->family && p.First() <= a && a <= p.Last()) {
-      std::cout << "  never blocked: allowlisted by [allowlist] prefix " << p.ToString() << "\n";
-      protected_ip = true;
-    }
-  }
+  ExplainInput in;
+  in.address = *ip;
+  in.now = SystemClock().NowUnix();
   auto host = MakeSystemHostInfo(
       c.collections.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.api.url},
       HostOptionsFor(c));
-  for (const auto& h : host->ProtectedAddresses()) {
-    if (h.prefix.family == ip->family && h.prefix.First() <= a && a <= h.prefix.Last()) {
-      std::cout << "  never blocked: " << h.why << "\n";
-      protected_ip = true;
-    }
-  }
-  // Which sources list it, from the last good lists (what is enforced).
+  in.host = host->ProtectedAddresses();
   auto store = MakeFileStateStore(c.sync.state_dir);
-  auto sources = MakeSources(c, &SystemClock());
-  const int64_t now = SystemClock().NowUnix();
-  bool listed = false;
-  for (const auto& src : sources) {
-    auto snap = store->LoadSnapshot(src->Name());
-    if (!snap.ok()) {
-      std::cout << "  " << src->Name() << ": " << snap.message() << "\n";
-      continue;
+  // The last report keeps each source's lines in the feed's own words; without it (lost,
+  // damaged) --explain still answers, from the snapshots alone.
+  std::optional<CycleReport> report;
+  auto text = store->LoadReport();
+  if (text.ok() && text.value()) report = ReportFromJson(**text);
+  for (const auto& src : MakeSources(c, &SystemClock())) {
+    ExplainSource es;
+    es.name = src->Name();
+    es.snapshot = store->LoadSnapshot(es.name);
+    for (size_t i = 0; report && i < report->sources.size(); ++i) {
+      if (report->sources[i].name == es.name) es.widened = report->sources[i].widened_samples;
     }
-    if (!snap.value()) continue;
-    for (const auto& e : (*snap.value()).entries) {
-      if (e.prefix.family != ip->family || a < e.prefix.First() || a > e.prefix.Last()) continue;
-      listed = true;
-      std::cout << "  listed by " << src->Name() << " as " << e.prefix.ToString()
-                << (e.id.empty() ? "" : " (indicator " + e.id + ")") << ", since "
-                << IsoTime(e.first_seen) << " (" << Age(e.first_seen, now) << ")";
-      if (e.valid_until) {
-        std::cout << (e.valid_until <= now ? ", EXPIRED at " : ", valid until ")
-                  << IsoTime(e.valid_until);
-      }
-      std::cout << "\n";
-    }
+    in.sources.push_back(std::move(es));
   }
-  if (!listed) std::cout << "  not listed by any source's last good list\n";
   auto backend = MakeNftBackend(c.nft);
-  KernelStatus k;
-  Status s = backend->ReadStatus(&k);
-  bool blocked = false;
-  const std::string table = "table inet " + c.nft.table;
-  if (!s.ok()) {
-    std::cout << "  kernel: cannot read: " << s.message() << "\n";
-  } else if (!k.table_present) {
-    std::cout << "  kernel: " << table << " is absent: NOT blocked\n";
-  } else if (!k.table_owned) {
-    std::cout << "  kernel: " << table << " was not created by iocwall: NOT blocked by iocwall\n";
-  } else if (k.table_dormant) {
-    std::cout << "  kernel: " << table << " is dormant (its chains see no packet): NOT blocked\n";
-  } else if (!k.sets_present || !k.chains_present) {
-    std::cout << "  kernel: " << table << " lacks a set, chain or rule: NOT blocked\n";
-  } else {
-    // One lookup, no dump: the kernel answers with the element that covers the address.
-    std::vector<std::optional<u128>> start;
-    const u128 one[1] = {a};
-    s = backend->Lookup(ip->family, one, &start);
-    const std::string& set = ip->family == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6;
-    if (!s.ok()) {
-      std::cout << "  kernel: cannot look it up: " << s.message() << "\n";
-    } else if (start[0]) {
-      blocked = true;
-      // The kernel names the element by its start; its end is found by bisection, with one
-      // lookup per bit at most (32 for IPv4), still no dump.
-      u128 lo = a, hi = ip->family == Family::kV4 ? u128{0xffffffff} : ~u128{0};
-      while (lo < hi) {
-        u128 mid = lo + (hi - lo) / 2 + 1;
-        const u128 probe[1] = {mid};
-        std::vector<std::optional<u128>> got;
-        if (!backend->Lookup(ip->family, probe, &got).ok()) break;
-        if (got[0] == start[0]) {
-          lo = mid;
-        } else {
-          hi = mid - 1;
-        }
-      }
-      std::cout << "  kernel: BLOCKED by element " << FormatRange(ip->family, Range{*start[0], lo})
-                << " of set " << set << "\n";
-    } else {
-      std::cout << "  kernel: not blocked (no element of set " << set << " covers it)\n";
-    }
-  }
-  if (blocked && protected_ip) {
-    // Only a hand-made element can do that: iocwall subtracts protected addresses before
-    // every apply, and its next cycle repairs the drift.
-    std::cout << "  WARNING: the kernel blocks an address iocwall never blocks: an element was "
-                 "added by hand; the next cycle removes it\n";
-  }
-  return blocked ? 0 : 1;
+  ExplainResult r = Explain(c, in, *backend);
+  std::cout << r.text;
+  return r.blocked ? kExitOk : kExitFailed;
 }
 
 // --list: what the last good lists put in force, entry by entry, with where each came from.
@@ -300,7 +229,7 @@ int RunList(const Invocation& inv) {
         {"schema_version", 1}, {"entries", entries}, {"count", shown}, {"in_force", in_force}};
     std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
-    std::cout << shown << (shown == 1 ? " entry" : " entries") << " listed, " << in_force
+    std::cout << Count(shown, "entry", "entries") << " listed, " << in_force
               << " in force in whole or in part (what the kernel holds, verified: iocwall "
                  "--status)\n";
   }
@@ -321,8 +250,9 @@ int RunDryRun(const Invocation& inv) {
       std::cout << "FAILED: " << s.error << "\n";
       continue;
     }
-    std::cout << s.entries << " entries, " << s.rejected << " lines skipped, " << s.pages
-              << " pages, " << s.bytes << " bytes\n";
+    std::cout << Count(s.entries, "entry", "entries") << ", " << Count(s.rejected, "line", "lines")
+              << " skipped, " << Count(s.pages, "page", "pages") << ", "
+              << Count(s.bytes, "byte", "bytes") << "\n";
   }
   for (const auto& g : plan->guard_reasons) {
     std::cout << (plan->forced ? "guard overridden by --force: " : "guard refuses: ") << g << "\n";
@@ -338,8 +268,8 @@ int RunDryRun(const Invocation& inv) {
     for (Family f : {Family::kV4, Family::kV6}) {
       const RangeDiff& d = plan->diff.of(f);
       std::cout << "set " << (f == Family::kV4 ? c.nft.set_v4 : c.nft.set_v6) << ": "
-                << plan->desired.of(f).size() << " elements wanted, +" << d.add.size() << " -"
-                << d.remove.size() << "\n";
+                << Count(plan->desired.of(f).size(), "element", "elements") << " wanted, +"
+                << d.add.size() << " -" << d.remove.size() << "\n";
       for (size_t i = 0; i < d.add.size() && i < kShow; ++i)
         std::cout << "  + " << FormatRange(f, d.add[i]) << "\n";
       if (d.add.size() > kShow) std::cout << "  + ... " << d.add.size() - kShow << " more\n";
@@ -397,27 +327,28 @@ int RunOnce(const Invocation& inv) {
   return r.outcome == Outcome::kEnforcedFresh ? kExitOk : kExitFailed;
 }
 
-int RunRestore(const Invocation& inv) {
+// The writer lock for a mode the daemon cannot run for us (--restore, --flush): while the
+// daemon holds it, says what to do instead.
+std::optional<WriterLock> LockOrAdvise(const Config& c, const std::string& mode) {
   std::optional<LockHolder> daemon;
-  auto lock = LockOrExplain(inv.config, "restore", &daemon);
-  if (!lock) {
-    if (daemon && daemon->mode == "daemon")
-      std::cerr << "iocwall: --restore: " << DaemonAdvice(*daemon) << "\n";
-    return kExitFailed;
+  auto lock = LockOrExplain(c, mode, &daemon);
+  if (!lock && daemon && daemon->mode == "daemon") {
+    std::cerr << "iocwall: --" << mode << ": " << DaemonAdvice(*daemon) << "\n";
   }
+  return lock;
+}
+
+int RunRestore(const Invocation& inv) {
+  auto lock = LockOrAdvise(inv.config, "restore");
+  if (!lock) return kExitFailed;
   auto rt = MakeRuntime(inv.config);
   CycleReport r = rt->agent->Restore();
   return r.outcome == Outcome::kKeptLastGood && r.apply_error.empty() ? kExitOk : kExitFailed;
 }
 
 int RunFlush(const Invocation& inv) {
-  std::optional<LockHolder> daemon;
-  auto lock = LockOrExplain(inv.config, "flush", &daemon);
-  if (!lock) {
-    if (daemon && daemon->mode == "daemon")
-      std::cerr << "iocwall: --flush: " << DaemonAdvice(*daemon) << "\n";
-    return kExitFailed;
-  }
+  auto lock = LockOrAdvise(inv.config, "flush");
+  if (!lock) return kExitFailed;
   auto backend = MakeNftBackend(inv.config.nft);
   bool removed = false;
   Status s = backend->RemoveTable(inv.config.nft.table, &removed);
@@ -438,10 +369,91 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// The daemon between cycles, and what a signal may change in it.
+struct Daemon {
+  explicit Daemon(const std::vector<std::string>& a) : args(a), signals(HandledSignals()) {}
+  const std::vector<std::string>& args;  // the command line, read again on SIGHUP
+  sigset_t signals;
+  std::unique_ptr<Runtime> rt;
+  bool watchdog = false;
+  uint64_t watchdog_usec = 0;
+  std::optional<HandOver> request;  // a manual `iocwall --once [--force]` handed to us
+  bool force = false;
+  bool ready = false;
+};
+
+// Tells the hand-over's waiting --once and systemd how the cycle ended.
+void ReportCycle(Daemon* d, const CycleReport& r) {
+  std::string status = std::string(OutcomeName(r.outcome)) + ": " + r.summary;
+  if (d->request) {
+    AnswerHandOver(d->rt->config.sync.state_dir, *d->request, status);
+    d->request.reset();
+  }
+  if (status.size() > 200) status.resize(200);
+  if (!d->ready) {
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+    d->ready = true;
+  } else {
+    sd_notifyf(0, "STATUS=%s", status.c_str());
+  }
+}
+
+// SIGHUP: the configuration again, taken whole or not at all. True when it was taken.
+bool Reload(Daemon* d) {
+  sd_notify(0, "RELOADING=1");
+  auto fresh = ParseInvocation(d->args);
+  Status s = fresh.ok() ? CheckConfig(fresh->config) : fresh.status();
+  if (s.ok() && fresh->config.sync.state_dir != d->rt->config.sync.state_dir) {
+    s = Status::Error(
+        "[sync] state_dir cannot change on reload (the daemon holds the "
+        "writer lock there): restart the service");
+  }
+  if (!s.ok()) {
+    LogError("reload refused, keeping the running configuration: " + s.message());
+  } else {
+    d->rt = MakeRuntime(fresh->config);
+    LogInfo("configuration reloaded from " + fresh->config.path);
+  }
+  sd_notify(0, "READY=1");
+  return s.ok();
+}
+
+// Sleeps until `deadline`, petting the watchdog, taking the signals as they come. True to run
+// the next cycle (the deadline passed, a hand-over, SIGUSR1, a reload), false to stop.
+bool SleepUntil(Daemon* d, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return true;
+    if (d->watchdog) {
+      sd_notify(0, "WATCHDOG=1");
+      left = std::min<std::chrono::steady_clock::duration>(
+          left, std::chrono::microseconds(d->watchdog_usec / 2));
+    }
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    int sig = sigtimedwait(&d->signals, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      sd_notify(0, "STOPPING=1");
+      LogInfo("stopping on signal; table inet " + d->rt->config.nft.table +
+              " stays in place and keeps enforcing");
+      return false;
+    }
+    if (sig == SIGUSR1) {
+      d->request = TakeHandOver(d->rt->config.sync.state_dir);
+      d->force = d->request && d->request->force;
+      LogInfo(d->request ? std::string("iocwall --once") + (d->force ? " --force" : "") +
+                               " handed over: syncing now"
+                         : "SIGUSR1: syncing now");
+      return true;
+    }
+    if (sig == SIGHUP && Reload(d)) return true;
+  }
+}
+
 int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
-  sigset_t set = HandledSignals();
+  Daemon d(args);
   // Blocked here and taken with sigtimedwait: no handler runs in the middle of a cycle.
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  sigprocmask(SIG_BLOCK, &d.signals, nullptr);
   std::optional<LockHolder> holder;
   auto lock =
       WriterLock::Acquire(inv.config.sync.state_dir, "daemon", std::chrono::minutes(10), &holder);
@@ -449,97 +461,25 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
     LogError("not starting: " + lock.message());
     return kExitFailed;
   }
-  auto rt = MakeRuntime(inv.config);
-  uint64_t watchdog_usec = 0;
-  bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  d.rt = MakeRuntime(inv.config);
+  d.watchdog = sd_watchdog_enabled(0, &d.watchdog_usec) > 0;
+  d.force = inv.force;
   std::mt19937_64 rng(std::random_device{}());
-  bool force = inv.force;
-  bool ready = false;
   int failures = 0;
-  LogInfo("iocwall " IOCWALL_VERSION " starting: " + std::to_string(rt->config.collections.size()) +
-          " collections, " + std::to_string(rt->config.files.size()) + " files, table inet " +
-          rt->config.nft.table);
-  std::optional<HandOver> request;  // a manual `iocwall --once [--force]` handed to us
+  LogInfo("iocwall " IOCWALL_VERSION " starting: " +
+          Count(d.rt->config.collections.size(), "collection", "collections") + ", " +
+          Count(d.rt->config.files.size(), "file", "files") + ", table inet " +
+          d.rt->config.nft.table);
   for (;;) {
-    CycleReport r = rt->agent->RunCycle(force);
-    force = false;
-    WriteMetrics(*rt, r);
-    if (request) {
-      AnswerHandOver(rt->config.sync.state_dir, *request,
-                     std::string(OutcomeName(r.outcome)) + ": " + r.summary);
-      request.reset();
-    }
-    failures = r.outcome == Outcome::kEnforcedFresh ? 0 : failures + 1;
-    std::string status = std::string(OutcomeName(r.outcome)) + ": " + r.summary;
-    if (status.size() > 200) status.resize(200);
-    if (!ready) {
-      sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
-      ready = true;
-    } else {
-      sd_notifyf(0, "STATUS=%s", status.c_str());
-    }
-    // After a failure, retry sooner (30 s, doubling) but never more often than the interval
-    // allows the API: the WAF blocks clients that hammer it.
-    auto base = rt->config.sync.interval;
-    if (failures > 0) {
-      auto backoff = std::chrono::seconds(int64_t{30} << std::min(failures - 1, 10));
-      base = std::min(base, backoff);
-    }
-    int64_t jitter = rt->config.sync.jitter.count();
-    auto wait =
-        base + std::chrono::seconds(jitter > 0 ? static_cast<int64_t>(rng() % (jitter + 1)) : 0);
-    // An indicator that becomes valid before then is blocked when it does, not a cycle later
-    // (with one second to spare for the clock's rounding).
-    if (r.next_valid_from > 0) {
-      const int64_t until = r.next_valid_from - SystemClock().NowUnix() + 1;
-      wait =
-          std::min<std::chrono::seconds>(wait, std::chrono::seconds(std::max<int64_t>(until, 1)));
-    }
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    bool cycle_now = false;
-    while (!cycle_now) {
-      auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero()) break;
-      if (watchdog) {
-        sd_notify(0, "WATCHDOG=1");
-        left = std::min<std::chrono::steady_clock::duration>(
-            left, std::chrono::microseconds(watchdog_usec / 2));
-      }
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-      int sig = sigtimedwait(&set, nullptr, &ts);
-      if (sig == SIGTERM || sig == SIGINT) {
-        sd_notify(0, "STOPPING=1");
-        LogInfo("stopping on signal; table inet " + rt->config.nft.table +
-                " stays in place and keeps enforcing");
-        return kExitOk;
-      }
-      if (sig == SIGUSR1) {
-        request = TakeHandOver(rt->config.sync.state_dir);
-        force = request && request->force;
-        LogInfo(request ? std::string("iocwall --once") + (force ? " --force" : "") +
-                              " handed over: syncing now"
-                        : "SIGUSR1: syncing now");
-        cycle_now = true;
-      } else if (sig == SIGHUP) {
-        sd_notify(0, "RELOADING=1");
-        auto fresh = ParseInvocation(args);
-        Status s = fresh.ok() ? CheckConfig(fresh->config) : fresh.status();
-        if (s.ok() && fresh->config.sync.state_dir != rt->config.sync.state_dir) {
-          s = Status::Error(
-              "[sync] state_dir cannot change on reload (the daemon holds the "
-              "writer lock there): restart the service");
-        }
-        if (!s.ok()) {
-          LogError("reload refused, keeping the running configuration: " + s.message());
-        } else {
-          rt = MakeRuntime(fresh->config);
-          LogInfo("configuration reloaded from " + fresh->config.path);
-          cycle_now = true;
-        }
-        sd_notify(0, "READY=1");
-      }
-    }
+    CycleReport r = d.rt->agent->RunCycle(d.force);
+    d.force = false;
+    WriteMetrics(*d.rt, r);
+    ReportCycle(&d, r);
+    failures = FailuresAfter(failures, r.outcome);
+    Wake next = NextWake(d.rt->config.sync, failures, r.next_valid_from, rng(), SystemClock());
+    LogDebug("next sync in " + std::to_string(next.wait.count()) + " s (" +
+             WakeReasonName(next.reason) + ")");
+    if (!SleepUntil(&d, next.at)) return kExitOk;
   }
 }
 

@@ -93,7 +93,8 @@ std::string Drift(const FamilyRanges& mine, const FamilyRanges& kernel, int64_t 
     }
   }
   if (missing + unexpected + other_expiry == 0) return "";
-  return Plural(missing, "range") + " missing, " + std::to_string(unexpected) + " unexpected" +
+  return Count(missing, "range", "ranges") + " missing, " + std::to_string(unexpected) +
+         " unexpected" +
          (other_expiry ? ", " + std::to_string(other_expiry) + " with another expiry" : "");
 }
 
@@ -110,7 +111,7 @@ ChainState Assess(const TableSpec& spec, const ChainWant& want, const KernelView
     return ChainState::kRecreate;
   }
   if (c.rules != want.fingerprints) {
-    *why = "chain " + want.name + " had " + Plural(c.rules.size(), "rule") +
+    *why = "chain " + want.name + " had " + Count(c.rules.size(), "rule", "rules") +
            " that differ from the " + std::to_string(want.fingerprints.size()) + " wanted";
     return ChainState::kRules;
   }
@@ -197,9 +198,10 @@ bool JudgeSets(const TableSpec& spec, const KernelView& view, const PlanInput& i
     } else if (!hv.present && view.table) {
       p->reasons.push_back("set " + HoldSetName(name) + " was missing");
     } else if (!hv.dumped.ranges.empty() || !hv.malformed.empty()) {
-      p->reasons.push_back(
-          "set " + HoldSetName(name) + " held " + Plural(hv.dumped.ranges.size(), "range") +
-          " and " + Plural(hv.malformed.size(), "stray element") + " (emptied before the update)");
+      p->reasons.push_back("set " + HoldSetName(name) + " held " +
+                           Count(hv.dumped.ranges.size(), "range", "ranges") + " and " +
+                           Count(hv.malformed.size(), "stray element", "stray elements") +
+                           " (emptied before the update)");
     }
   }
   return recreate_any;
@@ -278,7 +280,7 @@ void PlanElements(const TableSpec& spec, const KernelView& view, const PlanInput
   }
   if (!sv.malformed.empty()) {
     p->reasons.push_back("set " + name + " held " +
-                         Plural(sv.malformed.size(), "malformed element"));
+                         Count(sv.malformed.size(), "malformed element", "malformed elements"));
     PlannedOp& op = pl->Add(OpKind::kDeleteElements, name);
     op.family = f;
     op.raw = sv.malformed;
@@ -364,7 +366,7 @@ std::string DescribeOp(const ReconcilePlan& plan, const PlannedOp& op) {
     // operator+ that starts with a temporary here.
     std::string s = verb;
     s += ' ';
-    s += Plural(op.ranges.size(), "range");
+    s += Count(op.ranges.size(), "range", "ranges");
     s += ' ';
     s += dir;
     s += " set ";
@@ -399,7 +401,8 @@ std::string DescribeOp(const ReconcilePlan& plan, const PlannedOp& op) {
     case OpKind::kCreateSet:
       return "create set " + op.name;
     case OpKind::kDeleteElements:
-      return "delete " + Plural(op.raw.size(), "stray element") + " from set " + op.name;
+      return "delete " + Count(op.raw.size(), "stray element", "stray elements") + " from set " +
+             op.name;
     case OpKind::kDeleteRanges:
       return ranges("delete", "from");
     case OpKind::kAddRanges:

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/report_json.h"
 #include "tests/agent/fakes.h"
 
 namespace iocwall {
@@ -299,23 +300,23 @@ TEST_F(AgentTest, ReportSurvivesARoundTripThroughJson) {
   auto agent = Make();
   b_->fail = true;
   CycleReport r = agent->RunCycle(false);
-  auto back = Agent::ReportFromJson(Agent::ReportToJson(r));
+  auto back = ReportFromJson(ReportToJson(r));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->outcome, r.outcome);
   EXPECT_EQ(back->summary, r.summary);
   ASSERT_EQ(back->sources.size(), 2u);
   EXPECT_EQ(back->sources[1].error, r.sources[1].error);
-  EXPECT_FALSE(Agent::ReportFromJson("{not json").has_value());
+  EXPECT_FALSE(ReportFromJson("{not json").has_value());
   // Numbers of the wrong kind or out of range fall back to defaults (found by fuzz_state_json:
   // a float cast overflow, undefined behaviour).
-  auto odd = Agent::ReportFromJson(
+  auto odd = ReportFromJson(
       R"({"version":1,"outcome":"enforced-fresh","apply":{"added":1e300,"retries":-5e99},)"
       R"("enforced_elements":-3,"started_at":1.5e300,"sources":[{"name":"x","pages":1e300}]})");
   ASSERT_TRUE(odd.has_value());
   EXPECT_EQ(odd->apply.added, 0u);
   EXPECT_EQ(odd->enforced_elements, 0u);
   EXPECT_EQ(odd->started_at, 0);
-  EXPECT_FALSE(Agent::ReportFromJson("{}").has_value());
+  EXPECT_FALSE(ReportFromJson("{}").has_value());
 }
 
 TEST_F(AgentTest, RememberedStateCarriesAcrossRestarts) {

@@ -123,6 +123,19 @@ TEST(StatusTest, JsonHasASchemaVersionAndNoCompositeKeys) {
 namespace iocwall {
 namespace {
 
+TEST(StatusTest, TopWithoutCountersSaysWhichKeyTurnsThemOn) {
+  Config c;
+  c.path = "/etc/iocwall/iocwall.conf";
+  const std::string hint = TopCountersOffHint(c);
+  EXPECT_NE(hint.find("element_counters = true in the [nftables] section of "
+                      "/etc/iocwall/iocwall.conf"),
+            std::string::npos)
+      << hint;
+  EXPECT_NE(hint.find("systemctl reload iocwall"), std::string::npos);
+  c.path.clear();
+  EXPECT_NE(TopCountersOffHint(c).find("of the configuration file"), std::string::npos);
+}
+
 TEST(PluralTest, OneOfAThingIsSingular) {
   EXPECT_EQ(Count(1, "page", "pages"), "1 page");
   EXPECT_EQ(Count(0, "page", "pages"), "0 pages");
@@ -134,6 +147,16 @@ TEST(PluralTest, OneOfAThingIsSingular) {
   GuardVerdict v = CheckGuards(in);
   ASSERT_FALSE(v.ok);
   EXPECT_NE(v.reasons[0].find("from 10 to 1 element (90%)"), std::string::npos) << v.reasons[0];
+  GuardInput src;
+  GuardSource g;
+  g.name = "file /s1";
+  g.entries = 1;
+  g.previous_entries = 400;
+  src.sources.push_back(g);
+  v = CheckGuards(src);
+  ASSERT_FALSE(v.ok);
+  EXPECT_NE(v.reasons[0].find("file /s1 would shrink from 400 to 1 entry (99%)"), std::string::npos)
+      << v.reasons[0];
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "agent/applied_state.h"
 #include "agent/guards.h"
 #include "agent/lock.h"
+#include "agent/report_json.h"
 #include "agent/verify.h"
 #include "tests/agent/fakes.h"
 
@@ -77,7 +78,7 @@ TEST_F(TrustTest, EachCommitIsRecordedAndVerifiesUntilTheKernelIsFlushed) {
   EXPECT_EQ(r.committed->generation, backend_.generation);
   EXPECT_EQ(r.committed->v4, r.desired_v4);
   EXPECT_EQ(r.committed->samples.size(), 32u);
-  auto back = Agent::ReportFromJson(Agent::ReportToJson(r));
+  auto back = ReportFromJson(ReportToJson(r));
   ASSERT_TRUE(back && back->committed);
   EXPECT_EQ(back->committed->samples.size(), 32u);
   EXPECT_EQ(back->committed->samples[5].range, r.committed->samples[5].range);
@@ -205,9 +206,9 @@ TEST_F(TrustTest, ATableUnderAPreviousNameIsRemovedOnceTheNewOneEnforces) {
   }
   // The same state, a new table name; the fake holds the old one as marked (iocwall's).
   std::string json = state_.files["report"];
-  auto rep = Agent::ReportFromJson(json);
+  auto rep = ReportFromJson(json);
   rep->committed->table = "oldname";
-  state_.files["report"] = Agent::ReportToJson(*rep);
+  state_.files["report"] = ReportToJson(*rep);
   backend_.other_tables["oldname"] = true;
   auto agent = Make({{"192.0.2.1"}});
   CycleReport r = agent->RunCycle(false);
@@ -217,7 +218,7 @@ TEST_F(TrustTest, ATableUnderAPreviousNameIsRemovedOnceTheNewOneEnforces) {
   EXPECT_TRUE(r.stale_tables.empty());
   // An unmarked table under the old name is never deleted: it stays reported.
   rep->committed->table = "adminname";
-  state_.files["report"] = Agent::ReportToJson(*rep);
+  state_.files["report"] = ReportToJson(*rep);
   backend_.other_tables["adminname"] = false;
   agent = Make({{"192.0.2.1"}});
   r = agent->RunCycle(false);

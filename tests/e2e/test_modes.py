@@ -76,6 +76,13 @@ class ModesTest(e2e.E2ETest):
         ticked = lambda line: re.sub(r"fetched \d+s ago", "fetched Ns ago", line.split(" | ")[0])
         self.assertEqual(ticked(doc["plugin_output"]), ticked(text.splitlines()[0]))
         self.assertIn("blocklist_v4  %d elements" % len(got[4]), text)
+        # --top without per-element counters: the same output and exit code, and on stderr
+        # the key that turns them on.
+        p = self.agent.run("--status", "--top", "3", expect=0)
+        self.assertTrue(p.stdout.startswith("iocwall OK - "), p.stdout)
+        self.assertNotIn("most hit entries", p.stdout)
+        self.assertIn("set element_counters = true in the [nftables] section of %s" % self.conf,
+                      p.stderr)
 
         # A failed fetch: WARNING (1).
         self.sim.fault(status=401, times=1)
@@ -125,6 +132,21 @@ class ModesTest(e2e.E2ETest):
         self.assertIn("kernel: not blocked", p.stdout)
 
         self.agent.run("--explain", "198.51.100.0/24", expect=2)
+
+    def test_explain_names_a_refused_feed_line(self):
+        # The analyst wrote 10.0.0.0/4: taken as 0.0.0.0/4 (host bits set), refused whole as
+        # shorter than min_prefix_v4. --explain quotes the feed and names the minimum.
+        self.sim.add("feed", ["10.0.0.0/4"])
+        self.agent.run("--once", expect=0)
+        p = self.agent.run("--explain", "10.1.2.3", expect=1)
+        self.assertIn("listed by collection feed as 0.0.0.0/4", p.stdout)
+        self.assertIn('the feed wrote "10.0.0.0/4"', p.stdout)
+        self.assertIn("refused: /4 is shorter than [sync] min_prefix_v4 = 8", p.stdout)
+        self.assertIn("kernel: not blocked", p.stdout)
+        # An allowlisted address under a listed prefix: the listing says why, too.
+        p = self.agent.run("--explain", "198.51.100.77", expect=1)
+        self.assertIn("not blocked here: allowlisted by [allowlist] prefix 198.51.100.77",
+                      p.stdout)
 
     def state_digest(self):
         h = hashlib.sha256()

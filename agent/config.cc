@@ -367,6 +367,8 @@ class Converter {
   const Origin& origin_;
 };
 
+// Long on purpose: one line per configuration key, in the order of iocwall.conf(5), so that a key
+// added to the reference is added here in one visible place.
 Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   Converter cv(vm, origin);
   if (cv.Has("api.url")) c->api.url = cv.Str("api.url");
@@ -552,6 +554,8 @@ std::string UnknownOptionMessage(const std::string& token) {
          (cut ? " (the text after it is not shown)" : std::string());
 }
 
+// Long on purpose: the command line's options, their exclusions and their precedence over the
+// file read in one pass, in the order iocwall(8) documents them.
 Result<Invocation> ParseInvocation(const std::vector<std::string>& args, bool* config_error) {
   if (config_error != nullptr) *config_error = false;
   po::options_description modes = ModeOptions();

@@ -43,6 +43,8 @@ std::string IsoTime(int64_t t) {
   return buf;
 }
 
+// Long on purpose: every check of --status in the order of its precedence (UNKNOWN, then
+// CRITICAL, then WARNING), so that which condition wins stays visible in one place.
 StatusView Evaluate(const Config& config, const KernelStatus* kernel,
                     const std::string& kernel_error, const std::optional<CycleReport>& report,
                     int64_t now, const Verification& verification) {

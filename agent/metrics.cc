@@ -125,6 +125,8 @@ void MetricsRecorder::Record(const CycleReport& r) {
   }
 }
 
+// Long on purpose: one block per metric family, in the order of the exposition file and of
+// iocwall(8)'s METRICS list.
 std::string MetricsRecorder::Render(const CycleReport& r, const KernelStatus* k,
                                     int64_t now) const {
   Writer w;

@@ -166,7 +166,8 @@ std::string_view ClassifyGarbage(std::string_view token) {
   return kReasonGarbage;
 }
 
-// Parses one token (no blanks) as an address or CIDR.
+// Parses one token (no blanks) as an address or CIDR. Long on purpose: the hot loop of every
+// feed line, kept in one piece so that the parse of a million lines stays branch-light.
 ParsedLine ParseToken(std::string_view token) {
   ParsedLine r;
   r.kind = LineKind::kRejected;

@@ -144,18 +144,48 @@ size_t ElementNestSize(Family family, bool interval_end, bool timeout) {
 }
 
 Batch::Batch(Socket* socket, uint32_t genid) : socket_(socket) {
+  begin_seq_ = PutBatchMarker(NFNL_MSG_BATCH_BEGIN, genid);
+}
+
+uint32_t Batch::PutBatchMarker(uint16_t type, uint32_t genid) {
   char* buf = Reserve(MNL_ALIGN(sizeof(nlmsghdr)) + 64);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = NFNL_MSG_BATCH_BEGIN;
+  nlh->nlmsg_type = type;
   nlh->nlmsg_flags = NLM_F_REQUEST;
-  nlh->nlmsg_seq = begin_seq_ = NextSeq();
+  nlh->nlmsg_seq = NextSeq();
   auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
   nfg->nfgen_family = AF_UNSPEC;
   nfg->version = NFNETLINK_V0;
   nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
   if (genid != 0) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
   chunks_.back().used += nlh->nlmsg_len;
+  return nlh->nlmsg_seq;
 }
+
+namespace {
+
+// Where in the refused message the kernel's extended ack points (0: it does not say).
+uint32_t ErrorOffset(const nlmsghdr* nlh) {
+  if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return 0;
+  const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+  // The attributes follow the error header, and the whole refused message when the kernel did
+  // not cap the ack (NETLINK_CAP_ACK is best effort).
+  size_t skip = sizeof(nlmsgerr);
+  if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) skip += err->msg.nlmsg_len - sizeof(nlmsghdr);
+  const auto* attr = reinterpret_cast<const nlattr*>(
+      static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + MNL_ALIGN(skip));
+  int alen = static_cast<int>(reinterpret_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
+                              reinterpret_cast<const char*>(attr));
+  uint32_t offset = 0;
+  for (; mnl_attr_ok(attr, alen);) {
+    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_OFFS) offset = mnl_attr_get_u32(attr);
+    alen -= static_cast<int>(MNL_ALIGN(attr->nla_len));
+    attr = mnl_attr_next(attr);
+  }
+  return offset;
+}
+
+}  // namespace
 
 uint32_t Batch::NextSeq() { return socket_ ? socket_->NextSeq() : ++own_seq_; }
 
@@ -342,16 +372,7 @@ Status Batch::Commit(CommitResult* result) {
   if (!result) result = &ignored;
   *result = {};
   if (!closed_) {
-    char* buf = Reserve(MNL_ALIGN(sizeof(nlmsghdr)) + 64);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = NFNL_MSG_BATCH_END;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    nlh->nlmsg_seq = NextSeq();
-    auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    nfg->nfgen_family = AF_UNSPEC;
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
-    chunks_.back().used += nlh->nlmsg_len;
+    PutBatchMarker(NFNL_MSG_BATCH_END, 0);
     closed_ = true;
   }
   const size_t total = bytes();
@@ -362,6 +383,10 @@ Status Batch::Commit(CommitResult* result) {
   st = socket_->SendIov(iov);
   if (!st.ok()) return st;
 
+  return ReadAcks(result);
+}
+
+Status Batch::ReadAcks(CommitResult* result) {
   // Sticky first error; every ack is still read so that none is left for the next request.
   std::string first_error;
   int first_errno = 0;
@@ -399,22 +424,7 @@ Status Batch::Commit(CommitResult* result) {
       ++errors;
       if (!first_error.empty()) continue;
       first_errno = -err->error;
-      uint32_t offset = 0;
-      if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-        // Extended ack attributes follow the error header, and the whole refused message when
-        // the kernel did not cap the ack (NETLINK_CAP_ACK is best effort).
-        size_t skip = sizeof(nlmsgerr);
-        if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) skip += err->msg.nlmsg_len - sizeof(nlmsghdr);
-        const auto* attr = reinterpret_cast<const nlattr*>(
-            static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + MNL_ALIGN(skip));
-        int alen = static_cast<int>(reinterpret_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
-                                    reinterpret_cast<const char*>(attr));
-        for (; mnl_attr_ok(attr, alen);) {
-          if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_OFFS) offset = mnl_attr_get_u32(attr);
-          alen -= static_cast<int>(MNL_ALIGN(attr->nla_len));
-          attr = mnl_attr_next(attr);
-        }
-      }
+      const uint32_t offset = ErrorOffset(nlh);
       if (seq == begin_seq_) {
         first_error = first_errno == ERESTART
                           ? "the ruleset changed since it was read (generation id moved); "

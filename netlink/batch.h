@@ -128,6 +128,10 @@ class Batch {
 
   char* Reserve(size_t bytes);  // room for one whole message in the current chunk
   uint32_t NextSeq();
+  // Puts BEGIN (guarded by `genid` when not 0) or END; returns its sequence number.
+  uint32_t PutBatchMarker(uint16_t type, uint32_t genid);
+  // Reads every ack of a sent batch; the first kernel error fails it.
+  Status ReadAcks(CommitResult* result);
   nlmsghdr* StartElementMessage(ElementVerb verb, uint16_t nfproto, const std::string& table,
                                 const std::string& set, Family family, size_t* nest_offset);
   template <typename Unit>

@@ -195,44 +195,42 @@ Status KernelReader::ReadTable(const std::string& table, TableInfo* info) {
   return st;
 }
 
-Status KernelReader::Read(KernelView* view, bool dump_elements) {
-  const std::string& table = spec_.table;
-  const std::string where = " of table inet " + table;
-  // Each reply is parsed with libnftnl into a fresh object; replies of other tables (chain
-  // dumps are filtered by family only) are skipped.
-  auto parsed = [&](auto alloc, auto parse, auto table_of, auto use) {
-    return [&, alloc, parse, table_of, use](const nlmsghdr* reply) {
-      NftnlPtr<std::remove_pointer_t<decltype(alloc())>> o(alloc());
-      if (parse(reply, o.get()) >= 0 && table == table_of(o.get())) use(o.get());
-      return Status::Ok();
-    };
+namespace {
+
+// Each reply is parsed with libnftnl into a fresh object; replies of other tables (chain dumps
+// are filtered by family only) are skipped.
+template <typename Alloc, typename Parse, typename TableOf, typename Use>
+auto Parsed(const std::string& table, Alloc alloc, Parse parse, TableOf table_of, Use use) {
+  return [&table, alloc, parse, table_of, use](const nlmsghdr* reply) {
+    NftnlPtr<std::remove_pointer_t<decltype(alloc())>> o(alloc());
+    if (parse(reply, o.get()) >= 0 && table == table_of(o.get())) use(o.get());
+    return Status::Ok();
   };
+}
 
-  TableInfo info;
-  Status st = ReadTable(table, &info);
-  if (!st.ok() || !info.present) return st;
-  view->table = true;
-  view->table_owned = info.owned;
-  view->table_flags = info.flags;
-  view->table_handle = info.handle;
-  // Nothing more is read of a table that is not ours: it is never changed, whatever it holds.
-  if (!info.owned) return Status::Ok();
+}  // namespace
 
-  st = Query(
+std::string KernelReader::Where() const { return " of table inet " + spec_.table; }
+
+Status KernelReader::ReadSets(KernelView* view) {
+  const std::string& table = spec_.table;
+  return Query(
       NFT_MSG_GETSET, NLM_F_DUMP,
       [&](nlmsghdr* nlh) {
         SetPtr filter(nftnl_set_alloc());
         nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, table.c_str());
         nftnl_set_nlmsg_build_payload(nlh, filter.get());
       },
-      parsed(
-          nftnl_set_alloc, nftnl_set_nlmsg_parse,
+      Parsed(
+          table, nftnl_set_alloc, nftnl_set_nlmsg_parse,
           [](nftnl_set* s) { return std::string(nftnl_set_get_str(s, NFTNL_SET_TABLE)); },
           [&](nftnl_set* s) { ReadSet(s, view); }),
-      "reading the sets" + where);
-  if (!st.ok()) return st;
+      "reading the sets" + Where());
+}
 
-  st = Query(
+Status KernelReader::ReadCounters(KernelView* view) {
+  const std::string& table = spec_.table;
+  return Query(
       NFT_MSG_GETOBJ, NLM_F_DUMP,
       [&](nlmsghdr* nlh) {
         ObjPtr filter(nftnl_obj_alloc());
@@ -240,8 +238,8 @@ Status KernelReader::Read(KernelView* view, bool dump_elements) {
         nftnl_obj_set_u32(filter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
         nftnl_obj_nlmsg_build_payload(nlh, filter.get());
       },
-      parsed(
-          nftnl_obj_alloc, nftnl_obj_nlmsg_parse,
+      Parsed(
+          table, nftnl_obj_alloc, nftnl_obj_nlmsg_parse,
           [](nftnl_obj* o) { return std::string(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)); },
           [&](nftnl_obj* o) {
             if (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
@@ -249,13 +247,15 @@ Status KernelReader::Read(KernelView* view, bool dump_elements) {
                 nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS),
                 nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES)};
           }),
-      "reading the counters" + where);
-  if (!st.ok()) return st;
+      "reading the counters" + Where());
+}
 
-  st = Query(
+Status KernelReader::ReadChains(KernelView* view) {
+  const std::string& table = spec_.table;
+  return Query(
       NFT_MSG_GETCHAIN, NLM_F_DUMP, nullptr,
-      parsed(
-          nftnl_chain_alloc, nftnl_chain_nlmsg_parse,
+      Parsed(
+          table, nftnl_chain_alloc, nftnl_chain_nlmsg_parse,
           [](nftnl_chain* c) { return std::string(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)); },
           [&](nftnl_chain* c) {
             ChainView& cv = view->chains[nftnl_chain_get_str(c, NFTNL_CHAIN_NAME)];
@@ -267,25 +267,41 @@ Status KernelReader::Read(KernelView* view, bool dump_elements) {
             cv.type = type ? type : "";
             cv.policy = nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY);
           }),
-      "reading the chains" + where);
-  if (!st.ok()) return st;
+      "reading the chains" + Where());
+}
 
-  st = Query(
+Status KernelReader::ReadRules(KernelView* view) {
+  const std::string& table = spec_.table;
+  return Query(
       NFT_MSG_GETRULE, NLM_F_DUMP,
       [&](nlmsghdr* nlh) {
         RulePtr filter(nftnl_rule_alloc());
         nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, table.c_str());
         nftnl_rule_nlmsg_build_payload(nlh, filter.get());
       },
-      parsed(
-          nftnl_rule_alloc, nftnl_rule_nlmsg_parse,
+      Parsed(
+          table, nftnl_rule_alloc, nftnl_rule_nlmsg_parse,
           [](nftnl_rule* r) { return std::string(nftnl_rule_get_str(r, NFTNL_RULE_TABLE)); },
           [&](nftnl_rule* r) {
             view->chains[nftnl_rule_get_str(r, NFTNL_RULE_CHAIN)].rules.push_back(Fingerprint(r));
           }),
-      "reading the rules" + where);
-  if (!st.ok()) return st;
+      "reading the rules" + Where());
+}
 
+Status KernelReader::Read(KernelView* view, bool dump_elements) {
+  TableInfo info;
+  Status st = ReadTable(spec_.table, &info);
+  if (!st.ok() || !info.present) return st;
+  view->table = true;
+  view->table_owned = info.owned;
+  view->table_flags = info.flags;
+  view->table_handle = info.handle;
+  // Nothing more is read of a table that is not ours: it is never changed, whatever it holds.
+  if (!info.owned) return Status::Ok();
+  IOCWALL_TRY(ReadSets(view));
+  IOCWALL_TRY(ReadCounters(view));
+  IOCWALL_TRY(ReadChains(view));
+  IOCWALL_TRY(ReadRules(view));
   if (!dump_elements) return Status::Ok();
   for (Family f : {Family::kV4, Family::kV6}) {
     if (view->set(f).usable)

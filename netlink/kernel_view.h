@@ -116,6 +116,12 @@ class KernelReader {
   Status Query(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& filter,
                const std::function<Status(const nlmsghdr*)>& each, const std::string& what);
   void ReadSet(const nftnl_set* s, KernelView* view) const;
+  // The dumps of the table's structure, each filtered to the table where the kernel can.
+  Status ReadSets(KernelView* view);
+  Status ReadCounters(KernelView* view);
+  Status ReadChains(KernelView* view);
+  Status ReadRules(KernelView* view);
+  std::string Where() const;  // " of table inet <name>", for errors
   Status DumpPairs(Family f, const std::string& set, bool timed, SetView* into);
 
   Socket* socket_;

@@ -11,6 +11,7 @@
 #include "agent/guards.h"
 #include "agent/log.h"
 #include "agent/report_json.h"
+#include "core/build.h"
 #include "core/text.h"
 #include "core/timed.h"
 
@@ -272,42 +273,42 @@ Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged,
   NormaliseStats stats;
   // Each address expires at the latest validity covering it (0: never); with kernel timeouts
   // off the expiries are simply not sent.
-  IntervalSet merged = NormaliseTimed(tagged, policy, &stats);
-  b.too_short = stats.too_short;
-  for (const auto& p : stats.too_short_samples) {
-    b.carved_out.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
-  }
-
-  std::set<std::string> noted;  // one line per carved-out prefix, whatever the reasons
-  auto note = [&](const Prefix& p, const std::string& why) {
-    if (Intersects(merged.of(p.family), Range{p.First(), p.Last()}) &&
-        noted.insert(p.ToString()).second) {
-      b.carved_out.push_back("not blocking " + p.ToString() + " (" + why + ")");
-    }
-  };
-  for (const auto& p : config_.allowlist) note(p, "allowlisted");
   std::vector<Prefix> host_prefixes;
   b.host = host_->ProtectedAddresses();
-  for (const auto& h : b.host) {
-    note(h.prefix, h.why);
-    host_prefixes.push_back(h.prefix);
-  }
-  for (const auto& h : remembered) {
-    note(h.prefix, h.why + ", as the host had it at the last good cycle");
-    host_prefixes.push_back(h.prefix);
-  }
-  IntervalSet protect = ProtectedRanges();
-  for (Family f : {Family::kV4, Family::kV6}) {
-    for (const auto& r : protect.of(f).ranges) {
-      if (Intersects(merged.of(f), r)) {
-        b.carved_out.push_back("not blocking " + FormatRange(f, r) +
-                               " (always protected: loopback, link-local, multicast, ...)");
+  for (const auto& h : b.host) host_prefixes.push_back(h.prefix);
+  for (const auto& h : remembered) host_prefixes.push_back(h.prefix);
+  // What was carved out is named against the set before the carve-out.
+  auto name_carve_outs = [&](const IntervalSet& merged) {
+    std::set<std::string> noted;  // one line per carved-out prefix, whatever the reasons
+    auto note = [&](const Prefix& p, const std::string& why) {
+      if (Intersects(merged.of(p.family), Range{p.First(), p.Last()}) &&
+          noted.insert(p.ToString()).second) {
+        b.carved_out.push_back("not blocking " + p.ToString() + " (" + why + ")");
+      }
+    };
+    for (const auto& p : config_.allowlist) note(p, "allowlisted");
+    for (const auto& h : b.host) note(h.prefix, h.why);
+    for (const auto& h : remembered) {
+      note(h.prefix, h.why + ", as the host had it at the last good cycle");
+    }
+    IntervalSet protect = ProtectedRanges();
+    for (Family f : {Family::kV4, Family::kV6}) {
+      for (const auto& r : protect.of(f).ranges) {
+        if (Intersects(merged.of(f), r)) {
+          b.carved_out.push_back("not blocking " + FormatRange(f, r) +
+                                 " (always protected: loopback, link-local, multicast, ...)");
+        }
       }
     }
+  };
+  b.desired = BuildDesired(tagged, policy, NeverBlocked(config_.allowlist, host_prefixes), &stats,
+                           name_carve_outs);
+  b.too_short = stats.too_short;
+  std::vector<std::string> refused;
+  for (const auto& p : stats.too_short_samples) {
+    refused.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
   }
-  IntervalSet d = Subtract(merged, protect);
-  d = Subtract(d, FromPrefixes(config_.allowlist));
-  b.desired = Subtract(d, FromPrefixes(host_prefixes));
+  b.carved_out.insert(b.carved_out.begin(), refused.begin(), refused.end());
   return b;
 }
 

@@ -24,16 +24,23 @@ inline constexpr u128 MaxAddress(Family f) {
   return f == Family::kV4 ? u128{0xffffffffu} : ~u128{0};
 }
 
+// 32 bytes: the address first, so that the two small fields share its alignment padding (a
+// million-entry list holds several vectors of prefixes at once).
 struct Prefix {
+  u128 addr = 0;  // network address: host bits are always zero
   Family family = Family::kV4;
-  u128 addr = 0;     // network address: host bits are always zero
   uint8_t len = 32;  // 0..32 for IPv4, 0..128 for IPv6
+
+  constexpr Prefix() = default;
+  // In the order people write a prefix in: its family, its address, its length.
+  constexpr Prefix(Family f, u128 a, uint8_t l) : addr(a), family(f), len(l) {}
 
   u128 First() const { return addr; }
   u128 Last() const;             // last address covered (inclusive)
   std::string ToString() const;  // "192.0.2.0/24"; a full-length prefix prints as "192.0.2.1"
   bool operator==(const Prefix&) const = default;
 };
+static_assert(sizeof(Prefix) == 32);
 
 std::string FormatAddress(Family family, u128 addr);  // "192.0.2.1", "2001:db8::1" (RFC 5952)
 

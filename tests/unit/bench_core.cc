@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/build.h"
 #include "core/diff.h"
 #include "core/interval_set.h"
 #include "core/prefix.h"
@@ -117,12 +118,17 @@ Cycle RunCycle(std::string body, const IntervalSet& allow, const IntervalSet& ke
   ParseBodyInto(body, &c.stats, [&](const Prefix& p) { prefixes.push_back(p); });
   auto t1 = Clock::now();
   std::string().swap(body);  // the page bodies are gone once parsed
-  // Two sources, as two collections would be.
+  // Two sources, as two collections would be, in force with no expiry: the agent's own build
+  // path (core/build.h), as Agent::Build runs it.
   const size_t half = prefixes.size() / 2;
-  const SourcePrefixes sources[] = {{std::span<const Prefix>(prefixes).first(half), 0},
-                                    {std::span<const Prefix>(prefixes).subspan(half), 1}};
+  std::vector<TimedPrefix> tagged;
+  tagged.reserve(prefixes.size());
+  for (size_t i = 0; i < prefixes.size(); ++i) {
+    tagged.push_back({prefixes[i], i < half ? 0u : 1u, kNeverExpires});
+  }
+  std::vector<Prefix>().swap(prefixes);
   NormaliseStats nstats;
-  IntervalSet desired = NormaliseAndSubtract(sources, Policy{}, allow, &nstats);
+  IntervalSet desired = BuildDesired(tagged, Policy{}, allow, &nstats);
   auto t2 = Clock::now();
   SetDiff diff = Diff(kernel, desired);
   auto t3 = Clock::now();
@@ -167,13 +173,7 @@ int main(int argc, char** argv) {
   for (const char* text : {"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "45.0.0.0/16"}) {
     allow_list.push_back(*ParsePrefix(text));
   }
-  const IntervalSet prot = ProtectedRanges();
-  for (Family f : {Family::kV4, Family::kV6}) {
-    for (const Range& r : prot.of(f).ranges) {
-      for (const Prefix& p : RangeToPrefixes(f, r)) allow_list.push_back(p);
-    }
-  }
-  const IntervalSet allow = FromPrefixes(allow_list);
+  const IntervalSet allow = NeverBlocked(allow_list, {});
 
   // What the kernel holds: the desired set of the previous list (1% of lines differ).
   IntervalSet kernel;

@@ -1,0 +1,25 @@
+// The agent's build path, shared with bench_core: from the entries in force to the set the
+// kernel is to hold. Pure.
+#pragma once
+
+#include <functional>
+#include <span>
+
+#include "core/interval_set.h"
+#include "core/prefix.h"
+#include "core/timed.h"
+
+namespace iocwall {
+
+// Every address iocwall never blocks, whatever a feed says: the protected ranges
+// (ProtectedRanges), the allowlist and the host's own addresses and networks.
+IntervalSet NeverBlocked(std::span<const Prefix> allowlist, std::span<const Prefix> host);
+
+// The entries in force, normalised with their expiries (NormaliseTimed), minus `never` in one
+// pass. `before_carve`, when given, sees the set before the carve-out (the agent names what
+// was carved out of it).
+IntervalSet BuildDesired(std::span<const TimedPrefix> tagged, const Policy& policy,
+                         const IntervalSet& never, NormaliseStats* stats,
+                         const std::function<void(const IntervalSet&)>& before_carve = nullptr);
+
+}  // namespace iocwall

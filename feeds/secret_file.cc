@@ -70,6 +70,10 @@ void Secret::Wipe() {
   size_ = 0;
 }
 
+// Not safe_file's ReadRegularFile, though it opens the same way: that returns the bytes in a
+// std::string, whose buffer (and any reallocation of it) would leave copies of the key on the
+// heap. Here the bytes go straight into the Secret's own mapping, kept out of core dumps and
+// wiped.
 Status ReadSecretFile(const std::string& path, Secret* out) {
   const std::string what = "api_key_file " + path;
   if (path.empty()) return Status::Error("api_key_file is not set");

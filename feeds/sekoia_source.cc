@@ -29,9 +29,8 @@ struct Transfer {
   std::string body;
   size_t body_cap = 0;
   bool over_cap = false;
-  std::string cursor;
-  std::string retry_after;
-  std::string location;
+  std::string cursor;    // the Cursor header (format=text paging)
+  std::string location;  // a redirect's target, quoted in its error
 };
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
@@ -45,57 +44,37 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
+// The last value of a header of the final response, at most max bytes. libcurl files the
+// headers of each response of a request apart, so a 100 Continue's or a proxy CONNECT answer's
+// never stand in for the server's.
+std::string FinalHeader(CURL* curl, const char* name, size_t max) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == nullptr) {
+    return {};
+  }
+  // A repeated header: the last one wins, as it did when the lines were read one by one.
+  if (h->amount > 1 &&
+      curl_easy_header(curl, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK) {
+    return {};
+  }
+  return std::string(std::string_view(h->value).substr(0, max));
 }
 
-bool HeaderIs(std::string_view name, std::string_view want) {
-  return name.size() == want.size() &&
-         std::equal(name.begin(), name.end(), want.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
-}
-
-size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t n = size * count;
-  const std::string_view line(data, n);
-  if (line.substr(0, 5) == "HTTP/") {
-    // A new response begins (after a 100 Continue or a proxy's CONNECT answer): only the
-    // headers of the final one count.
-    t->cursor.clear();
-    t->retry_after.clear();
-    t->location.clear();
-    return n;
+// Retry-After in seconds, delta-seconds or an HTTP date alike (libcurl reads both). Asked only
+// when this answer has the header: the handle's figure is the last one it saw.
+std::optional<int64_t> RetryAfter(CURL* curl) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK) {
+    return std::nullopt;
   }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  const std::string_view name = Trim(line.substr(0, colon));
-  const std::string_view value = Trim(line.substr(colon + 1));
-  if (HeaderIs(name, "cursor")) {
-    t->cursor.assign(value);
-  } else if (HeaderIs(name, "retry-after")) {
-    t->retry_after.assign(value);
-  } else if (HeaderIs(name, "location")) {
-    // Quoted in the error (after ScrubUrl and the key scrubber): bounded like an excerpt.
-    t->location.assign(value.substr(0, 2048));
+  curl_off_t seconds = 0;
+  // 0 is also libcurl's word for a value it cannot read and for a date already past: either
+  // way there is nothing to wait for, and back-off keeps its own delay.
+  if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0) {
+    return std::nullopt;
   }
-  return n;
-}
-
-// Retry-After is either delta-seconds or an HTTP date.
-std::optional<int64_t> ParseRetryAfter(const std::string& v, Clock* clock) {
-  if (v.empty()) return std::nullopt;
-  if (std::all_of(v.begin(), v.end(),
-                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-    if (v.size() > 9) return 86400 * 365;
-    return std::stoll(v);
-  }
-  const time_t when = curl_getdate(v.c_str(), nullptr);
-  if (when < 0) return std::nullopt;
-  return std::max<int64_t>(0, static_cast<int64_t>(when) - clock->NowUnix());
+  // Bounded so that it fits FetchResult's int; the fetch budget refuses such a wait anyway.
+  return std::min<int64_t>(seconds, int64_t{86400} * 365);
 }
 
 // One whole fetch: owns the handle, the key and the result being built.
@@ -234,8 +213,6 @@ bool FetchRun::Setup() {
   set(CURLOPT_HTTPHEADER, headers_.get());
   set(CURLOPT_WRITEFUNCTION, &OnBody);
   set(CURLOPT_WRITEDATA, &transfer_);
-  set(CURLOPT_HEADERFUNCTION, &OnHeader);
-  set(CURLOPT_HEADERDATA, &transfer_);
   // libcurl calls this about once a second even when no byte arrives: a dribbling transfer
   // still shows progress to the caller's watchdog, and the deadline still applies.
   set(CURLOPT_XFERINFOFUNCTION, &FetchRun::OnXferInfo);
@@ -306,6 +283,11 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
     }
     long http = 0;
     curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &http);
+    if (code == CURLE_OK) {
+      transfer_.cursor = FinalHeader(curl_.get(), "Cursor", std::string::npos);
+      // Quoted in the error (after ScrubUrl and the key scrubber): bounded like an excerpt.
+      transfer_.location = FinalHeader(curl_.get(), "Location", 2048);
+    }
     r_->http_status = static_cast<int>(http);
     FailureClass f;
     std::optional<int64_t> retry_after;
@@ -319,7 +301,7 @@ bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
       // (redacting the message afterwards misses a key the excerpt cut in half).
       f = ClassifyHttpStatus(http, scrub_.Scrub(transfer_.body),
                              scrub_.Scrub(ScrubUrl(transfer_.location)));
-      retry_after = ParseRetryAfter(transfer_.retry_after, clock_);
+      retry_after = RetryAfter(curl_.get());
       if (retry_after) r_->retry_after_seconds = static_cast<int>(*retry_after);
     }
     backoff_->RecordAnswer(code == CURLE_OK && http >= 400);

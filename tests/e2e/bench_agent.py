@@ -18,7 +18,12 @@ between cases (the kernel frees a million-element set in the background). The ta
 the median of RUNS and the ratio to the from-empty median. Root only; creates and deletes its
 own namespaces.
 
-Usage: bench_agent.py [--entries 1000000] [--runs 3] [--churn 0.01] [--settle 5] [--smoke]
+--format json serves the same addresses as format=json pages of 2,000 full STIX indicators
+(about 3 KB each, as Sekoia serves them: iocwall-feedsim --stix-items) and configures the agent
+for them ([api] format = json, max_body raised: 500,000 such indicators are about 1.5 GB).
+
+Usage: bench_agent.py [--entries 1000000] [--runs 3] [--churn 0.01] [--settle 5]
+                      [--format text|json] [--smoke]
 """
 
 import argparse
@@ -71,12 +76,16 @@ def one_run(args, rng, work):
     key = e2e.new_key(os.path.join(work, "api_key"))
     ns = e2e.Netns()
     try:
-        sim = e2e.Sim(ns, work, key, {"feed": feed})
+        json_pages = args.format == "json"
+        sim = e2e.Sim(ns, work, key, {"feed": feed},
+                      extra_args=["--stix-items"] if json_pages else ())
+        api = {"rate_limit": "0"}
+        if json_pages:
+            api.update({"format": "json", "max_body": str(8 << 30), "fetch_timeout": "30m"})
         conf = e2e.write_config(os.path.join(work, "iocwall.conf"), url=sim.url, key=key,
                                 ca=sim.ca, collections=["feed"],
                                 state_dir=os.path.join(work, "state"),
-                                extra={"api": {"rate_limit": "0"},
-                                       "sync": {"max_entries": "5000000"}})
+                                extra={"api": api, "sync": {"max_entries": "5000000"}})
         base = [e2e.IOCWALL, "-c", conf]
         out = {}
         out["from empty"] = timed(ns, base + ["--once"])[:2]
@@ -108,6 +117,8 @@ def main():
     ap.add_argument("--churn", type=float, default=0.01)
     ap.add_argument("--settle", type=float, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--format", choices=["text", "json"], default="text",
+                    help="json: pages of 2,000 full STIX indicators (about 3 KB each)")
     ap.add_argument("--smoke", action="store_true", help="20,000 entries, one run, no settling")
     args = ap.parse_args()
     if args.smoke:
@@ -126,8 +137,8 @@ def main():
         print("run %d: %s" % (r + 1, ", ".join("%s %.2f s" % (c, out[c][0]) for c in CASES)),
               flush=True)
     empty = statistics.median(w for w, _ in results["from empty"])
-    print("\n%d entries, %d runs, median wall, ratio to from-empty, peak RSS (max of runs)" %
-          (args.entries, args.runs))
+    print("\n%d entries (format %s), %d runs, median wall, ratio to from-empty, "
+          "peak RSS (max of runs)" % (args.entries, args.format, args.runs))
     print("| case | wall (median) | ratio | peak RSS |")
     print("|---|---|---|---|")
     for c in CASES:

@@ -3,9 +3,12 @@
 // the client's CPU time and peak RSS (the simulator is another process and is not counted).
 //
 //   build/bin/bench_feeds [--entries N] [--runs N] [--compression gzip|none] [--no-rate-limit]
-//                         [--json] [--changes N]
-// --json fetches format=json (2,000 a page); --changes N revokes N entries after the collection
-// was loaded and times the incremental fetch (FetchChanges) of those changes instead.
+//                         [--json] [--stix-items] [--max-body BYTES] [--changes N]
+// --json fetches format=json (2,000 a page); --stix-items has the simulator serve full STIX
+// indicators of about 3 KB each, as Sekoia does, instead of the minimal ones; --max-body raises
+// the cap on the fetch's bytes (256 MiB by default: 500,000 full indicators are about 1.5 GB);
+// --changes N revokes N entries after the collection was loaded and times the incremental fetch
+// (FetchChanges) of those changes instead.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -41,6 +44,8 @@ int main(int argc, char** argv) {
   bool rate_limit = true;
   bool json = false;
   size_t changes = 0;
+  bool stix_items = false;
+  size_t max_body = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--entries" && i + 1 < argc) {
@@ -53,20 +58,28 @@ int main(int argc, char** argv) {
       rate_limit = false;
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--stix-items") {
+      stix_items = true;
+      json = true;
+    } else if (a == "--max-body" && i + 1 < argc) {
+      max_body = std::stoull(argv[++i]);
     } else if (a == "--changes" && i + 1 < argc) {
       changes = std::stoul(argv[++i]);
       json = true;
     } else {
       fprintf(stderr,
               "usage: bench_feeds [--entries N] [--runs N] [--compression gzip|none] "
-              "[--no-rate-limit] [--json] [--changes N]\n");
+              "[--no-rate-limit] [--json] [--stix-items] [--max-body BYTES] [--changes N]\n");
       return 2;
     }
   }
   // Loaded an hour back on the simulator's clock, so that only the changes made below fall in
   // the window of a changes fetch.
-  iocwall::testing::FeedSim sim({"--collection", "bench=gen:" + std::to_string(entries),
-                                 "--compression", compression, "--clock-offset", "-3600"});
+  std::vector<std::string> sim_args = {"--collection",   "bench=gen:" + std::to_string(entries),
+                                       "--compression",  compression,
+                                       "--clock-offset", "-3600"};
+  if (stix_items) sim_args.push_back("--stix-items");
+  iocwall::testing::FeedSim sim(sim_args);
   if (!sim.ok() || !sim.SetClockOffset(0)) {
     fprintf(stderr, "bench_feeds: simulator: %s\n",
             sim.ok() ? "cannot set its clock" : sim.error().c_str());
@@ -89,6 +102,7 @@ int main(int argc, char** argv) {
   o.request_timeout = std::chrono::milliseconds(60000);
   if (json) o.format = iocwall::SekoiaFormat::kJson;
   if (!rate_limit) o.backoff.max_requests_per_second = 0;
+  if (max_body > 0) o.max_body_bytes = max_body;
   const long rss_before = MaxRssKiB();
   const double cpu_before = CpuSeconds();
   std::vector<double> times;
@@ -109,10 +123,11 @@ int main(int argc, char** argv) {
   const double cpu = (CpuSeconds() - cpu_before) / runs;
   std::sort(times.begin(), times.end());
   printf(
-      "%s, format %s: entries %zu of %zu, pages %zu, body %.3f MB (decoded), compression %s, "
+      "%s, format %s%s: entries %zu of %zu, pages %zu, body %.3f MB (decoded), compression %s, "
       "rate limit %s\n",
-      changes > 0 ? "changes fetch" : "full fetch", json ? "json" : "text", got, entries, pages,
-      static_cast<double>(bytes) / 1e6, compression.c_str(), rate_limit ? "5 req/s" : "off");
+      changes > 0 ? "changes fetch" : "full fetch", json ? "json" : "text",
+      stix_items ? " (full STIX items)" : "", got, entries, pages, static_cast<double>(bytes) / 1e6,
+      compression.c_str(), rate_limit ? "5 req/s" : "off");
   printf("wall: median %.3f s, min %.3f s, max %.3f s over %d runs\n", times[times.size() / 2],
          times.front(), times.back(), runs);
   printf("client CPU per fetch: %.3f s; peak RSS: %.1f MB (%.1f MB before the first fetch)\n", cpu,

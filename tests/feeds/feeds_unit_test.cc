@@ -353,5 +353,36 @@ TEST(FileSourceTest, FailuresAreClassified) {
   EXPECT_TRUE(r.prefixes.empty());
 }
 
+TEST(IdListTest, ReadsLikeAVectorOfStrings) {
+  IdList ids;
+  EXPECT_TRUE(ids.empty());
+  ids.push_back("indicator--a");
+  ids.push_back("");
+  ids.push_back(std::string(5000, 'x'));  // across the store's blocks
+  ids.push_back("indicator--d");
+  ASSERT_EQ(ids.size(), 4u);
+  EXPECT_EQ(ids[0], "indicator--a");
+  EXPECT_EQ(ids[1], "");
+  EXPECT_EQ(ids[2], std::string(5000, 'x'));
+  EXPECT_EQ(ids[3], "indicator--d");
+  // Taking entries back (a refused page) and growing again.
+  ids.resize(2);
+  ASSERT_EQ(ids.size(), 2u);
+  ids.push_back("indicator--e");
+  EXPECT_EQ(ids[2], "indicator--e");
+  ids.resize(4);
+  EXPECT_EQ(ids[3], "") << "grown with empty ids";
+  EXPECT_EQ(ids, (IdList{"indicator--a", "", "indicator--e", ""}));
+  EXPECT_NE(ids, (IdList{"indicator--a", "", "indicator--e", "x"}));
+  // From the vector it replaces, as the agent's fakes assign it.
+  const std::vector<std::string> v = {"a", "bb", ""};
+  IdList from = v;
+  EXPECT_EQ(from, (IdList{"a", "bb", ""}));
+  from.clear();
+  EXPECT_TRUE(from.empty());
+  ids.resize(0);
+  EXPECT_EQ(ids, IdList{});
+}
+
 }  // namespace
 }  // namespace iocwall

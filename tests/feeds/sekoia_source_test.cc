@@ -243,6 +243,22 @@ TEST_F(SekoiaSimTest, RetryAfterIsHonouredThenTheFetchSucceeds) {
   EXPECT_EQ(NewRequests().size(), 3u);  // the 429, the page, the empty page after it
 }
 
+TEST_F(SekoiaSimTest, RetryAfterAsAnHttpDateIsHonoured) {
+  // The other form RFC 9110 allows. libcurl reads it against the real clock, hence a date
+  // 30 s ahead of now; a wait the fake clock records (no real sleep).
+  const time_t at = time(nullptr) + 30;
+  struct tm tm {};
+  gmtime_r(&at, &tm);
+  char date[64];
+  ASSERT_GT(strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm), 0u);
+  ASSERT_TRUE(sim_->AddFault({{"status", 503}, {"retry_after", date}}));
+  const FetchResult r = Fetch(Options("p100"));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_EQ(r.prefixes.size(), 100u);
+  EXPECT_GE(clock_.total_slept(), milliseconds(25000)) << date;
+  EXPECT_LE(clock_.total_slept(), milliseconds(32000)) << date;
+}
+
 TEST_F(SekoiaSimTest, PersistentRateLimitFailsAfterBoundedAttempts) {
   ASSERT_TRUE(sim_->AddFault({{"status", 429}, {"times", -1}}));
   const FetchResult r = Fetch(Options("p100"));

@@ -7,8 +7,11 @@
 // parallel, every prefix is canonical (it prints and re-parses to itself), every id is printable
 // ASCII without spaces (ids reach logs and state files), rejected samples are printable, the
 // item count is the "items" list's, a full snapshot holds nothing revoked or expired, and the
-// snapshot is exactly the changes view minus its revoked and expired entries. What
+// snapshot is exactly the changes view minus its revoked and expired entries. The changes view
+// is also held entry by entry against nlohmann's tree parser, which ParseIndicatorPage used
+// before it read pages as SAX events (nested same-name keys, duplicate keys). What
 // ParseRfc3339 accepts prints back (FormatRfc3339) to the same second.
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -85,6 +88,55 @@ bool ParseChecked(std::string_view raw, bool keep_inactive, size_t items_in_doc,
   return true;
 }
 
+// What the page holds by nlohmann's tree parser, the reading ParseIndicatorPage replaced with
+// SAX events: each entry of a changes fetch (nothing filtered) as the tree says it, in order.
+struct TreeEntry {
+  iocwall::Prefix prefix;
+  std::string id;
+  int64_t valid_until = 0, valid_from = 0;
+  uint8_t revoked = 0;
+};
+
+std::string TreeString(const nlohmann::json& item, const char* key) {
+  const auto it = item.find(key);
+  return it != item.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::vector<TreeEntry> TreeEntries(const nlohmann::json& items, size_t* rejected) {
+  std::vector<TreeEntry> out;
+  for (const auto& item : items) {
+    if (!item.is_object()) {
+      ++*rejected;
+      continue;
+    }
+    TreeEntry e;
+    const auto rv = item.find("revoked");
+    std::string flag = rv != item.end() && rv->is_string() ? rv->get<std::string>() : "";
+    for (char& c : flag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    e.revoked = rv != item.end() && (rv->is_boolean() ? rv->get<bool>() : flag == "true");
+    e.valid_until = iocwall::ParseRfc3339(TreeString(item, "valid_until")).value_or(0);
+    e.valid_from = iocwall::ParseRfc3339(TreeString(item, "valid_from")).value_or(0);
+    e.id = TreeString(item, "id");
+    if (e.id.size() > 200 || !Printable(e.id, false)) e.id.clear();
+    const auto values = iocwall::ParseStixPattern(TreeString(item, "pattern"));
+    if (!values) {
+      ++*rejected;
+      continue;
+    }
+    for (const auto& v : *values) {
+      const iocwall::ParsedLine line = iocwall::ParseLine(v.value);
+      if ((v.type != "ipv4-addr" && v.type != "ipv6-addr") ||
+          line.kind != iocwall::LineKind::kAccepted) {
+        ++*rejected;
+        continue;
+      }
+      e.prefix = line.prefix;
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -94,10 +146,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // An independent count of the items, to hold the parser's against.
   size_t items_in_doc = 0;
+  size_t tree_rejected = 0;
+  std::vector<TreeEntry> tree;
+  bool tree_page = false;
   const nlohmann::json doc = nlohmann::json::parse(raw.begin(), raw.end(), nullptr, false);
   if (!doc.is_discarded() && doc.is_object()) {
     if (const auto items = doc.find("items"); items != doc.end() && items->is_array()) {
       items_in_doc = items->size();
+      const auto nc = doc.find("next_cursor");
+      tree_page = nc == doc.end() || nc->is_string() || nc->is_null();
+      tree = TreeEntries(*items, &tree_rejected);
       for (const auto& item : *items) {
         if (!item.is_object()) continue;
         if (const auto vu = item.find("valid_until"); vu != item.end() && vu->is_string()) {
@@ -115,7 +173,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool full_ok = ParseChecked(raw, false, items_in_doc, &full_page, &full);
   const bool changes_ok = ParseChecked(raw, true, items_in_doc, &changes_page, &changes);
   FuzzCheck(full_ok == changes_ok, "both modes accept the same pages");
+  FuzzCheck(full_ok == tree_page, "the pages the tree parser accepts, and no other");
   if (!full_ok) return 0;
+  // The changes view, entry by entry, is what the tree parser reads in the page.
+  FuzzCheck(changes.prefixes.size() == tree.size(), "as many entries as the tree holds");
+  FuzzCheck(changes.stats.rejected == tree_rejected, "as many rejected as the tree holds");
+  for (size_t i = 0; i < tree.size() && i < changes.prefixes.size(); ++i) {
+    FuzzCheck(changes.prefixes[i] == tree[i].prefix, "tree: same prefix");
+    FuzzCheck(changes.ids[i] == tree[i].id, "tree: same id");
+    FuzzCheck(changes.valid_until[i] == tree[i].valid_until, "tree: same valid_until");
+    FuzzCheck(changes.valid_from[i] == tree[i].valid_from, "tree: same valid_from");
+    FuzzCheck(changes.revoked[i] == tree[i].revoked, "tree: same revocation");
+  }
   FuzzCheck(full_page.next_cursor == changes_page.next_cursor, "same cursor in both modes");
   FuzzCheck(full_page.last == changes_page.last, "same end in both modes");
   FuzzCheck(!full_page.last || full_page.next_cursor.empty(), "a last page has no cursor");

@@ -209,7 +209,7 @@ void Agent::LoadState() {
   }
 }
 
-std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
+void Agent::LoadSnapshots() {
   if (!snapshots_loaded_) {
     for (size_t i = 0; i < sources_.size(); ++i) {
       auto snap = state_->LoadSnapshot(sources_[i]->Name());
@@ -222,6 +222,10 @@ std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
     }
     snapshots_loaded_ = true;
   }
+}
+
+std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
+  LoadSnapshots();
   const int64_t now = clock_->NowUnix();
   std::vector<TimedPrefix> out;
   *with_snapshot = 0;
@@ -327,8 +331,7 @@ Agent::Decision Agent::Decide() {
   r.next_valid_from = 0;
   next_valid_from_ = 0;
 
-  size_t ignored;
-  if (!snapshots_loaded_) LastGoodEntries(&ignored);
+  LoadSnapshots();
   full_fetch_.assign(sources_.size(), true);
   for (size_t i = 0; i < sources_.size(); ++i) {
     FetchResult fr = FetchSource(i, now, &r.sources[i]);

@@ -178,6 +178,9 @@ class Agent {
   void RemoveStaleTables(CycleReport* r);
   // Entries of the last good snapshots that are still valid now.
   std::vector<TimedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
+  // Reads each source's snapshot once per process (the baselines and first-seen times of a
+  // fresh cycle need them, not the entries list LastGoodEntries builds).
+  void LoadSnapshots();
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
   void Finish(CycleReport* report);
   void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);

@@ -43,7 +43,7 @@ constexpr KeySpec kKeys[] = {
     {"api.format", false, "text (default) or json (per-indicator validity)"},
     {"api.max_body", false,
      "largest answer accepted for one fetch, all pages together, in bytes (default 67108864 "
-     "with format = text, 536870912 with json)"},
+     "with format = text, 4294967296 with json)"},
     {"api.rate_limit", false,
      "requests per second at most (default 5, Sekoia's limit; 0: none, for a local mirror)"},
     {"collections.id", true, "IOC collection (feed) id; repeat for several, they are merged"},
@@ -382,7 +382,10 @@ Status Convert(const po::variables_map& vm, const Origin& origin, Config* c) {
   IOCWALL_TRY(cv.Bool("api.allow_http", &c->api.allow_http));
   IOCWALL_TRY(cv.OneOf("api.format", &c->api.format, {"text", "json"}));
   // A json indicator costs about 30 times the bytes of a text line: the default cap follows.
-  if (c->api.format == "json") c->api.max_body = 512ull << 20;
+  // JSON pages are parsed as they arrive and dropped (only prefix, validity and id are kept), so
+  // the cap bounds the transfer, not memory: 4 GiB admits a community of about 1.4M realistic
+  // (~3 KB) indicators; fetch_timeout and max_entries bound the rest.
+  if (c->api.format == "json") c->api.max_body = 4ull << 30;
   IOCWALL_TRY(cv.Int("api.max_body", &c->api.max_body, 1024, int64_t{1} << 40));
   if (c->api.timeout.count() <= 0) return cv.Bad("api.timeout", "0", "must be positive");
   if (c->api.fetch_timeout.count() <= 0) {

@@ -90,7 +90,7 @@ TEST_F(ConfigTest, MaxBodyDefaultFollowsTheFormat) {
   Write("[collections]\nid = abc\n");
   EXPECT_EQ(Parse({})->config.api.max_body, 64ull << 20);
   Write("[api]\nformat = json\n[collections]\nid = abc\n");
-  EXPECT_EQ(Parse({})->config.api.max_body, 512ull << 20);
+  EXPECT_EQ(Parse({})->config.api.max_body, 4ull << 30);
   Write("[api]\nformat = json\nmax_body = 4096\n[collections]\nid = abc\n");
   EXPECT_EQ(Parse({})->config.api.max_body, 4096u) << "an explicit value wins";
 }

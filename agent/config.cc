@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
@@ -11,6 +13,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "feeds/safe_file.h"
 
 namespace po = boost::program_options;
 
@@ -235,11 +239,15 @@ std::string Trim(const std::string& s) {
 Status ReadConfigFile(const std::string& path, const po::options_description& desc,
                       const std::set<std::string>& from_cli, po::variables_map* vm,
                       Origin* origin) {
-  std::ifstream in(path);
-  if (!in) {
-    return Status::Error("configuration file " + path + ": cannot be read (" +
-                         std::string(std::strerror(errno)) + ")");
+  // A regular file of bounded size (a FIFO or a device there would block or never end), read
+  // through a link as an operator may well keep the file elsewhere and link it.
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  ReadOutcome read = ReadRegularFile(AT_FDCWD, path, kMaxConfigBytes, /*follow_symlinks=*/true);
+  if (read.kind != ReadOutcome::kOk) {
+    const std::string why = read.kind == ReadOutcome::kAbsent ? "no such file" : read.message;
+    return Status::Error("configuration file " + path + ": cannot be read (" + why + ")");
   }
+  std::istringstream in(std::move(read.data));
   po::parsed_options parsed(&desc);
   std::string section, raw;
   std::map<std::string, int> seen_line;

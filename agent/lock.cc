@@ -26,26 +26,20 @@ std::string ErrnoText(const std::string& what) { return what + ": " + std::strer
 
 // Opens the state directory itself, never through a symbolic link, creating it (0700) when
 // it does not exist yet; refuses one that another user owns or could write (safe_file.h).
-int OpenDir(const std::string& dir, std::string* error) {
+Result<UniqueFd> OpenDir(const std::string& dir) {
   DirRules rules;
   rules.create = true;
   rules.private_mode = true;
   rules.mode = 0700;
   rules.what = "state_dir";
-  auto d = OpenTrustedDir(dir, rules);
-  if (!d.ok()) {
-    *error = d.message();
-    return -1;
-  }
-  return d->release();
+  return OpenTrustedDir(dir, rules);
 }
 
 // Reads a small file of the state directory (a regular file, never through a link).
 std::optional<std::string> ReadSmall(const std::string& dir, const char* name) {
-  std::string error;
-  UniqueFd dfd(OpenDir(dir, &error));
-  if (dfd.get() < 0) return std::nullopt;
-  ReadOutcome r = ReadRegularFile(dfd.get(), name, 4096, /*follow_symlinks=*/false);
+  Result<UniqueFd> dfd = OpenDir(dir);
+  if (!dfd.ok()) return std::nullopt;
+  ReadOutcome r = ReadRegularFile(dfd->get(), name, 4096, /*follow_symlinks=*/false);
   if (r.kind != ReadOutcome::kOk) return std::nullopt;
   return r.data;
 }
@@ -59,40 +53,29 @@ LockHolder ParseHolder(const std::string& text) {
 
 }  // namespace
 
-WriterLock& WriterLock::operator=(WriterLock&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.fd_;
-    o.fd_ = -1;
-  }
-  return *this;
-}
-
-WriterLock::~WriterLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
-}
-
 Result<WriterLock> WriterLock::Acquire(const std::string& state_dir, const std::string& mode,
                                        std::chrono::seconds wait,
                                        std::optional<LockHolder>* holder) {
   holder->reset();
-  std::string error;
-  int dfd = OpenDir(state_dir, &error);
-  if (dfd < 0) return Status::Error(error);
+  Result<UniqueFd> dir = OpenDir(state_dir);
+  IOCWALL_TRY(dir);
   // An existing lock file is opened as is, never through a link; a new one is created with
   // O_EXCL (another iocwall may create it at the same moment: then open that one).
   constexpr int kOpen = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int fd = ::openat(dfd, kLockFile, kOpen);
-  if (fd < 0 && errno == ENOENT) fd = ::openat(dfd, kLockFile, kOpen | O_CREAT | O_EXCL, 0600);
-  if (fd < 0 && errno == EEXIST) fd = ::openat(dfd, kLockFile, kOpen);
-  ::close(dfd);
-  if (fd < 0) return Status::Error(ErrnoText("cannot open " + state_dir + "/" + kLockFile));
+  const int dfd = dir->get();
+  UniqueFd opened(::openat(dfd, kLockFile, kOpen));
+  if (!opened.valid() && errno == ENOENT) {
+    opened.reset(::openat(dfd, kLockFile, kOpen | O_CREAT | O_EXCL, 0600));
+  }
+  if (!opened.valid() && errno == EEXIST) opened.reset(::openat(dfd, kLockFile, kOpen));
+  if (!opened.valid())
+    return Status::Error(ErrnoText("cannot open " + state_dir + "/" + kLockFile));
+  const int fd = opened.get();
   struct stat lst {};
   if (::fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode)) {
-    ::close(fd);
     return Status::Error(state_dir + "/" + kLockFile + " is not a regular file; remove it");
   }
-  WriterLock lock(fd);
+  WriterLock lock(std::move(opened));
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) break;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "feeds/safe_file.h"
 
 namespace iocwall {
 
@@ -20,11 +21,9 @@ struct LockHolder {
 
 class WriterLock {
  public:
-  WriterLock(WriterLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  WriterLock& operator=(WriterLock&& o) noexcept;
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
-  ~WriterLock();
+  // Closing the last descriptor of the lock file releases the flock.
+  WriterLock(WriterLock&&) noexcept = default;
+  WriterLock& operator=(WriterLock&&) noexcept = default;
 
   // Takes the lock. When another process holds it: a daemon is reported at once through
   // *holder (and an error); any other holder (a --once, a --restore) is waited for, up to
@@ -33,8 +32,8 @@ class WriterLock {
                                     std::chrono::seconds wait, std::optional<LockHolder>* holder);
 
  private:
-  explicit WriterLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit WriterLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
 };
 
 // A request handed to the running daemon: `force` accepts a result a guard refused.

@@ -9,12 +9,6 @@
 namespace iocwall {
 namespace {
 
-using testing::FakeBackend;
-using testing::FakeClock;
-using testing::FakeHost;
-using testing::FakeSource;
-using testing::MemoryStateStore;
-
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {

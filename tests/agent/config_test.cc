@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -371,6 +372,33 @@ TEST(HelpTest, ListsEveryKeyAsAFlag) {
                           "--explain", "--restore", "--flush", "--force", "--check-config"}) {
     EXPECT_NE(help.find(key), std::string::npos) << key;
   }
+}
+
+}  // namespace
+}  // namespace iocwall
+
+namespace iocwall {
+namespace {
+
+// The configuration is read as a bounded regular file: a FIFO planted at its path neither
+// blocks the agent nor is taken for a configuration.
+TEST(ConfigFileTest, AFifoOrAHugeFileIsRefusedWithoutBlocking) {
+  const std::string fifo = ::testing::TempDir() + "/iocwall-fifo-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Result<Invocation> r = ParseInvocation({"iocwall", "-c", fifo, "--check-config"});
+  ::unlink(fifo.c_str());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("cannot be read"), std::string::npos) << r.message();
+  const std::string huge = ::testing::TempDir() + "/iocwall-huge-" + std::to_string(::getpid());
+  {
+    std::ofstream out(huge);
+    const std::string comment = "# " + std::string(1000, 'x') + "\n";
+    for (int i = 0; i < 2000; ++i) out << comment;
+  }
+  r = ParseInvocation({"iocwall", "-c", huge, "--check-config"});
+  ::unlink(huge.c_str());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("cannot be read"), std::string::npos) << r.message();
 }
 
 }  // namespace

@@ -10,8 +10,6 @@
 namespace iocwall {
 namespace {
 
-using testing::FakeBackend;
-
 constexpr int64_t kNow = 1800000000;
 
 class ExplainTest : public ::testing::Test {

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/host_info.h"
@@ -228,3 +229,27 @@ class FakeHost : public HostInfo {
 };
 
 }  // namespace iocwall::testing
+
+namespace iocwall {
+// What --status sees of a healthy gateway: iocwall's table whole (and, with counts, its
+// elements counted and the chains' counters).
+inline KernelStatus EnforcingKernel(std::optional<std::pair<size_t, size_t>> counts = std::nullopt,
+                                    std::vector<ChainCounter> counters = {}) {
+  KernelStatus k;
+  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
+  if (counts) {
+    k.elements_counted = true;
+    k.v4_elements = counts->first;
+    k.v6_elements = counts->second;
+  }
+  k.counters = std::move(counters);
+  return k;
+}
+
+// The fakes by their short names, in every test file that includes them.
+using testing::FakeBackend;
+using testing::FakeClock;
+using testing::FakeHost;
+using testing::FakeSource;
+using testing::MemoryStateStore;
+}  // namespace iocwall

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "agent/guards.h"
+#include "tests/agent/fakes.h"
 
 namespace iocwall {
 namespace {
@@ -20,12 +21,8 @@ const std::regex kPluginLine(
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 StatusView Enforced(const Config& c) {
-  KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
-  k.elements_counted = true;
-  k.v4_elements = 2;
-  k.v6_elements = 1;
-  k.counters = {{"input_v4_saddr", 5, 300}, {"output_v6_daddr", 1, 60}};
+  KernelStatus k =
+      EnforcingKernel(std::pair{2, 1}, {{"input_v4_saddr", 5, 300}, {"output_v6_daddr", 1, 60}});
   CycleReport r;
   r.outcome = Outcome::kEnforcedFresh;
   r.summary = "ok";

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/agent/fakes.h"
+
 namespace iocwall {
 namespace {
 
@@ -65,12 +67,8 @@ TEST(MetricsTest, RendersSeparateLabelsAndCountsAcrossCycles) {
   CycleReport second = Report(Outcome::kKeptLastGood, 42, 1300);
   second.applied = false;
   m.Record(second);
-  KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
-  k.elements_counted = true;
-  k.v4_elements = 2;
-  k.v6_elements = 1;
-  k.counters = {{"input_v4_saddr", 7, 700}, {"forward_v6_daddr", 1, 80}};
+  KernelStatus k =
+      EnforcingKernel(std::pair{2, 1}, {{"input_v4_saddr", 7, 700}, {"forward_v6_daddr", 1, 80}});
   std::string t = m.Render(second, &k, 1310);
 
   EXPECT_TRUE(Has(t, "iocwall_build_info{version=\"1.2.3\"} 1")) << t;

@@ -15,6 +15,7 @@
 #include "agent/health.h"
 #include "agent/host_info.h"
 #include "agent/privileges.h"
+#include "tests/agent/fakes.h"
 
 namespace iocwall {
 namespace {
@@ -308,13 +309,17 @@ TEST(HostInfoTest, HostOfUrl) {
   EXPECT_EQ(HostOfUrl("http://127.0.0.1"), "127.0.0.1");
 }
 
-TEST(StatusTest, HealthFollowsKernelAndReport) {
-  Config c;
-  KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
+CycleReport FreshReport(int64_t fetched_at) {
   CycleReport r;
   r.outcome = Outcome::kEnforcedFresh;
-  r.enforced_fetched_at = 1000;
+  r.enforced_fetched_at = fetched_at;
+  return r;
+}
+
+TEST(StatusTest, HealthFollowsKernelAndReport) {
+  Config c;
+  KernelStatus k = EnforcingKernel();
+  CycleReport r = FreshReport(1000);
   const int64_t now = 1100;
   EXPECT_EQ(Evaluate(c, &k, "", r, now).health, Health::kOk);
   r.outcome = Outcome::kKeptLastGood;
@@ -333,11 +338,8 @@ TEST(StatusTest, HealthFollowsKernelAndReport) {
 
 TEST(StatusTest, ATableNotOursOrDormantIsCritical) {
   Config c;
-  KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
-  CycleReport r;
-  r.outcome = Outcome::kEnforcedFresh;
-  r.enforced_fetched_at = 1000;
+  KernelStatus k = EnforcingKernel();
+  CycleReport r = FreshReport(1000);
   ASSERT_EQ(Evaluate(c, &k, "", r, 1100).health, Health::kOk) << "control";
   k.table_dormant = true;
   StatusView v = Evaluate(c, &k, "", r, 1100);
@@ -357,11 +359,8 @@ TEST(StatusTest, ATableNotOursOrDormantIsCritical) {
 
 TEST(StatusTest, FailedSpotChecksAreCriticalAndUnverifiedIsAWarning) {
   Config c;
-  KernelStatus k;
-  k.table_present = k.sets_present = k.chains_present = k.table_owned = true;
-  CycleReport r;
-  r.outcome = Outcome::kEnforcedFresh;
-  r.enforced_fetched_at = 1000;
+  KernelStatus k = EnforcingKernel();
+  CycleReport r = FreshReport(1000);
   r.enforced_elements = 100;
   Verification ok;
   ok.ran = true;

@@ -19,12 +19,6 @@
 namespace iocwall {
 namespace {
 
-using testing::FakeBackend;
-using testing::FakeClock;
-using testing::FakeHost;
-using testing::FakeSource;
-using testing::MemoryStateStore;
-
 class TrustTest : public ::testing::Test {
  protected:
   std::unique_ptr<Agent> Make(std::vector<std::vector<std::string>> lists) {

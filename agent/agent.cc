@@ -653,7 +653,10 @@ namespace {
 
 // A fetch as its source's last good list: sorted, each prefix once (listed twice: the earliest
 // start and latest end of its validities), ids kept for provenance.
-Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now) {
+// Hands fr's entries to `each` in snapshot order: sorted by prefix, a prefix listed twice
+// merged into one entry (first_seen = now).
+template <typename Each>
+void ForEachSnapshotEntry(const FetchResult& fr, int64_t now, Each each) {
   // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
   // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
   // order (the index breaks the tie).
@@ -675,38 +678,60 @@ Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now)
     order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
   }
   std::sort(order.begin(), order.end());
-  Snapshot snap;
-  snap.source = name;
-  snap.fetched_at = now;
-  snap.entries.reserve(order.size());
+  std::optional<SnapshotEntry> pending;
   for (const Key& key : order) {
     const uint32_t j = key.index;
     const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
     const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
-    if (!snap.entries.empty() && snap.entries.back().prefix == fr.prefixes[j]) {
-      // Listed twice: in force from the earlier start.
-      SnapshotEntry& b = snap.entries.back();
-      b.valid_from = std::min(b.valid_from, from);
-      // A prefix listed twice keeps its latest validity.
-      snap.entries.back().valid_until = LaterExpiry(snap.entries.back().valid_until, until);
+    if (pending && pending->prefix == fr.prefixes[j]) {
+      // Listed twice: in force from the earlier start, until the latest end.
+      pending->valid_from = std::min(pending->valid_from, from);
+      pending->valid_until = LaterExpiry(pending->valid_until, until);
       continue;
     }
-    SnapshotEntry e;
+    if (pending) each(std::move(*pending));
+    pending.emplace();
+    SnapshotEntry& e = *pending;
     e.prefix = fr.prefixes[j];
     e.first_seen = now;
     e.valid_until = until;
     e.valid_from = from;
     // An id is one token in the snapshot format; STIX ids never hold white space.
-    if (j < fr.ids.size() && fr.ids[j].find_first_of(" \t\r\n") == std::string::npos) {
-      e.id = fr.ids[j].substr(0, 200);
+    if (j < fr.ids.size()) {
+      std::string id = fr.ids[j];
+      if (id.find_first_of(" \t\r\n") == std::string::npos) e.id = id.substr(0, 200);
     }
-    snap.entries.push_back(std::move(e));
   }
+  if (pending) each(std::move(*pending));
+}
+
+Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now) {
+  Snapshot snap;
+  snap.source = name;
+  snap.fetched_at = now;
+  snap.entries.reserve(fr.prefixes.size());
+  ForEachSnapshotEntry(fr, now, [&](SnapshotEntry e) { snap.entries.push_back(std::move(e)); });
   return snap;
 }
 
-// "Since when": an entry keeps the time it was first seen across snapshots. True when `snap`
-// is the same list as `old` (nothing to write).
+// Whether `fr` holds exactly the entries of `old` (first_seen aside): then nothing is built,
+// written or replaced, which spares an unchanged cycle a second full snapshot.
+bool SameEntries(const FetchResult& fr, const Snapshot& old, int64_t now) {
+  size_t k = 0;
+  bool same = true;
+  ForEachSnapshotEntry(fr, now, [&](const SnapshotEntry& e) {
+    if (!same) return;
+    if (k >= old.entries.size()) {
+      same = false;
+      return;
+    }
+    const SnapshotEntry& o = old.entries[k++];
+    same = o.prefix == e.prefix && o.valid_until == e.valid_until && o.valid_from == e.valid_from &&
+           o.id == e.id;
+  });
+  return same && k == old.entries.size();
+}
+
 bool CarryFirstSeen(const std::optional<Snapshot>& old_snap, Snapshot* snap) {
   if (!old_snap) return false;
   const auto& old = old_snap->entries;
@@ -733,15 +758,15 @@ bool CarryFirstSeen(const std::optional<Snapshot>& old_snap, Snapshot* snap) {
 void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
   const int64_t now = clock_->NowUnix();
   for (size_t i = 0; i < results.size(); ++i) {
-    Snapshot snap = SnapshotOf(results[i], sources_[i]->Name(), now);
-    const bool unchanged = CarryFirstSeen(snapshots_[i], &snap);
     if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
-    if (unchanged) {
+    if (snapshots_[i] && SameEntries(results[i], *snapshots_[i], now)) {
       // The same list as the one on disk: nothing to write (the file's fetched_at is only the
       // base of the next changes fetch after a restart, and an older base is merely wider).
       snapshots_[i]->fetched_at = now;
       continue;
     }
+    Snapshot snap = SnapshotOf(results[i], sources_[i]->Name(), now);
+    CarryFirstSeen(snapshots_[i], &snap);
     Status s = state_->SaveSnapshot(snap);
     if (!s.ok()) {
       r->warnings.push_back("state: cannot save the last good list of " + snap.source + ": " +

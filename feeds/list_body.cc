@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/text.h"
+
 namespace iocwall {
 
 namespace {
@@ -49,8 +51,9 @@ Status CheckRejectedRatio(const ParseStats& stats, double max_rejected_ratio) {
   const size_t entries = stats.accepted + stats.rejected;
   if (stats.rejected == 0 || max_rejected_ratio >= 1.0) return Status::Ok();
   if (static_cast<double>(stats.rejected) > max_rejected_ratio * static_cast<double>(entries)) {
-    std::string msg = std::to_string(stats.rejected) + " of " + std::to_string(entries) +
-                      " entries are not IP addresses or prefixes: not an IP list";
+    std::string msg = std::to_string(stats.rejected) + " of " + Count(entries, "entry", "entries") +
+                      (stats.rejected == 1 ? " is" : " are") +
+                      " not IP addresses or prefixes: not an IP list";
     if (!stats.samples.empty()) {
       msg += " (line " + std::to_string(stats.samples.front().line_no) + ": \"" +
              stats.samples.front().text + "\": " + stats.samples.front().reason + ")";

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "core/text.h"
 #include "feeds/curl_handle.h"
 #include "feeds/http_errors.h"
 #include "feeds/list_body.h"
@@ -164,9 +165,9 @@ void FetchRun::FailDeadline(size_t page_no) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(o_.fetch_timeout).count();
   Fail(FetchError::kTimeout,
        "the whole fetch took longer than fetch_timeout (" + std::to_string(secs) + " s) at page " +
-           std::to_string(page_no) + ", after " + std::to_string(r_->bytes) + " bytes in " +
-           std::to_string(r_->pages) +
-           " pages: the server or a proxy is too slow (dribbling?); the last good list stays. "
+           std::to_string(page_no) + ", after " + Count(r_->bytes, "byte", "bytes") + " in " +
+           Count(r_->pages, "page", "pages") +
+           ": the server or a proxy is too slow (dribbling?); the last good list stays. "
            "Raise [api] fetch_timeout if the collection is that large");
 }
 
@@ -243,6 +244,9 @@ std::string FetchRun::PageUrl(const std::string& cursor) {
   return url;
 }
 
+// Long on purpose: one request and every way its answer can fail (transport, HTTP status,
+// content type, body, paging signals), in the order they are judged, so that which error an
+// operator sees for a page stays readable in one place.
 bool FetchRun::FetchPage(const std::string& url, size_t page_no) {
   const std::string where = page_no > 1 ? " (page " + std::to_string(page_no) + ")" : "";
   if (curl_.Set(CURLOPT_URL, url.c_str()) != CURLE_OK) {
@@ -402,8 +406,8 @@ void FetchRun::Run() {
     // loop skipped. Neither is a whole collection.
     if (const auto again = requested.find(next); again != requested.end()) {
       Fail(FetchError::kBadBody,
-           "page " + std::to_string(page_no) + " (" + std::to_string(entries) +
-               " entries) points back to the cursor of page " + std::to_string(again->second) +
+           "page " + std::to_string(page_no) + " (" + Count(entries, "entry", "entries") +
+               ") points back to the cursor of page " + std::to_string(again->second) +
                ": the server's paging loops, so the collection cannot be fetched whole; the "
                "last good list stays (a server or proxy fault: report it if it persists)");
       return;

@@ -156,6 +156,7 @@ bool LoadDirectory(Store* store, const std::string& dir, int64_t now, int valid_
   return ok;
 }
 
+// Long on purpose: the serve mode's options, one per line, as --help lists them.
 int Serve(int argc, char** argv) {
   SimOptions o;
   std::vector<std::string> collections, faults;
@@ -352,7 +353,8 @@ int GenCa(int argc, char** argv) {
   return 0;
 }
 
-// add / revoke: calls a running simulator (or anything speaking the same API).
+// add / revoke: calls a running simulator (or anything speaking the same API). Long on
+// purpose: its options and the one request they make, read top to bottom.
 int Write(bool revoke, int argc, char** argv) {
   std::string url, collection, key_file, auth = "basic", ca_file, valid_until;
   int valid_for = 0;

@@ -317,6 +317,8 @@ std::optional<Fault> SimServer::TakeFault() {
   return std::nullopt;
 }
 
+// Long on purpose: the simulator's whole API (routes, authentication, paging, the faults it
+// can inject) in one table, as the feed contract (docs/sekoia-api.md) lists it.
 void SimServer::Register(httplib::Server& server, bool tls) {
   server.set_keep_alive_max_count(options_.keep_alive_max);
   // Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and the

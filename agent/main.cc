@@ -459,7 +459,10 @@ int RunDaemon(const Invocation& inv, const std::vector<std::string>& args) {
       WriterLock::Acquire(inv.config.sync.state_dir, "daemon", std::chrono::minutes(10), &holder);
   if (!lock.ok()) {
     LogError("not starting: " + lock.message());
-    return kExitFailed;
+    // Without a holder the state directory itself was refused (untrusted, unusable): only an
+    // operator fixes that, so systemd must not restart the unit every 10 s for nothing
+    // (RestartPreventExitStatus=78). Another holder may go away: a plain failure.
+    return holder ? kExitFailed : kExitConfig;
   }
   d.rt = MakeRuntime(inv.config);
   d.watchdog = sd_watchdog_enabled(0, &d.watchdog_usec) > 0;

@@ -42,6 +42,17 @@ class DaemonTest(e2e.E2ETest):
         a = int(ipaddress.ip_address(address))
         return any(f <= a <= l for f, l in e2e.set_elements(self.ns)[4])
 
+    def test_an_untrusted_state_dir_stops_the_daemon_as_a_configuration_error(self):
+        # 78 (EX_CONFIG): the unit's RestartPreventExitStatus= stops it instead of restarting
+        # it every 10 s over a directory only an operator can fix.
+        loose = self.path("loose-state")
+        os.mkdir(loose)
+        os.chmod(loose, 0o777)
+        conf = e2e.write_config(self.path("loose.conf"), **dict(self.conf_args, state_dir=loose))
+        p = self.ns.run([e2e.IOCWALL, "-c", conf], check=False, timeout=60)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("writable by group or others", p.stderr)
+
     def test_sigusr1_syncs_now(self):
         self.sim.add("feed", ["198.18.7.7"])
         self.assertFalse(self.blocked("198.18.7.7"))

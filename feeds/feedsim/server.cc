@@ -662,6 +662,16 @@ void SimServer::Register(httplib::Server& server, bool tls) {
   });
 }
 
+// Starts a block of a random length, as Sekoia's WAF does (waf_mu_ held).
+void SimServer::BlockLocked(std::chrono::steady_clock::time_point now) {
+  std::uniform_int_distribution<int> dist(
+      options_.waf_block_min_ms, std::max(options_.waf_block_min_ms, options_.waf_block_max_ms));
+  waf_blocked_until_ = now + std::chrono::milliseconds(dist(waf_rng_));
+  waf_requests_.clear();
+  waf_errors_.clear();
+  ++waf_blocks_;
+}
+
 bool SimServer::WafBlocked() {
   if (!options_.waf) return false;
   const auto now = std::chrono::steady_clock::now();
@@ -672,12 +682,7 @@ bool SimServer::WafBlocked() {
     waf_requests_.pop_front();
   }
   if (waf_requests_.size() <= static_cast<size_t>(options_.waf_rate)) return false;
-  std::uniform_int_distribution<int> dist(
-      options_.waf_block_min_ms, std::max(options_.waf_block_min_ms, options_.waf_block_max_ms));
-  waf_blocked_until_ = now + std::chrono::milliseconds(dist(waf_rng_));
-  waf_requests_.clear();
-  waf_errors_.clear();
-  ++waf_blocks_;
+  BlockLocked(now);
   return true;
 }
 
@@ -691,12 +696,7 @@ void SimServer::WafAnswer(int status) {
     waf_errors_.pop_front();
   }
   if (waf_errors_.size() < static_cast<size_t>(std::max(options_.waf_errors, 1))) return;
-  std::uniform_int_distribution<int> dist(
-      options_.waf_block_min_ms, std::max(options_.waf_block_min_ms, options_.waf_block_max_ms));
-  waf_blocked_until_ = now + std::chrono::milliseconds(dist(waf_rng_));
-  waf_requests_.clear();
-  waf_errors_.clear();
-  ++waf_blocks_;
+  BlockLocked(now);
 }
 
 // Sekoia's cursors are opaque base64 tokens. Three leading bytes that encode as "+/+/" and a

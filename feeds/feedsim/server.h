@@ -118,6 +118,7 @@ class SimServer {
   bool WafBlocked();
   // Counts the answer's status for the WAF's error rule.
   void WafAnswer(int status);
+  void BlockLocked(std::chrono::steady_clock::time_point now);
   std::string EncodeOpaque(const std::string& raw) const;
   std::optional<std::string> DecodeOpaque(const std::string& cursor) const;
 

@@ -193,6 +193,8 @@ int Serve(int argc, char** argv) {
        "include_revoked=false)")
       ("compression", po::value(&o.compression)->default_value("gzip"),
        "page encoding: gzip (when the client accepts it) or none")
+      ("gzip-level", po::value(&o.gzip_level)->default_value(1),
+       "zlib level of gzip pages, 1-9 (1: nginx's default gzip_comp_level)")
       ("keep-alive-max", po::value(&o.keep_alive_max)->default_value(1000),
        "requests served on one connection before it is closed")
       ("request-log", po::value(&o.request_log), "append a JSON line per API request to FILE")
@@ -260,6 +262,10 @@ int Serve(int argc, char** argv) {
   }
   if (o.compression != "gzip" && o.compression != "none") {
     std::cerr << "iocwall-feedsim: --compression takes gzip or none\n";
+    return 2;
+  }
+  if (o.gzip_level < 1 || o.gzip_level > 9) {
+    std::cerr << "iocwall-feedsim: --gzip-level takes 1 to 9\n";
     return 2;
   }
   if (o.auth != "any" && o.auth != "basic" && o.auth != "bearer") {

@@ -175,10 +175,10 @@ bool BoolParam(const httplib::Request& req, const char* name, bool fallback, boo
   return true;
 }
 
-// gzip (RFC 1952) at zlib's default level; empty on failure.
-std::string Gzip(const std::string& in) {
+// gzip (RFC 1952) at zlib level `level`; empty on failure.
+std::string Gzip(const std::string& in, int level) {
   z_stream z{};
-  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     return {};
   }
   std::string out(deflateBound(&z, in.size()), '\0');
@@ -544,7 +544,7 @@ void SimServer::Register(httplib::Server& server, bool tls) {
           log["cut_after_bytes"] = cut;
         } else if (options_.compression == "gzip" &&
                    req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
-          std::string packed = Gzip(body);
+          std::string packed = Gzip(body, options_.gzip_level);
           if (!packed.empty()) {
             body.swap(packed);
             cut = body.size();

@@ -73,6 +73,10 @@ struct SimOptions {
   int valid_days = 30;        // default validity of added indicators
   size_t keep_alive_max = 1000;
   std::string compression = "gzip";  // "gzip" (when the client accepts it) or "none"
+  // zlib level of gzip pages. 1 is nginx's default gzip_comp_level; zlib's own default (6)
+  // costs the simulator several times the CPU for a few percent of bytes, and on a shared
+  // machine that time is charged to the client's fetch in the benchmarks.
+  int gzip_level = 1;
   std::vector<Fault> faults;
 
   // What Sekoia's real API does (docs/sekoia-api.md), each on its own; --sekoia sets them all.

@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <set>
@@ -12,6 +15,7 @@
 #include "agent/log.h"
 #include "agent/report_json.h"
 #include "core/build.h"
+#include "core/siphash.h"
 #include "core/text.h"
 #include "core/timed.h"
 
@@ -212,7 +216,7 @@ void Agent::LoadState() {
 void Agent::LoadSnapshots() {
   if (!snapshots_loaded_) {
     for (size_t i = 0; i < sources_.size(); ++i) {
-      auto snap = state_->LoadSnapshot(sources_[i]->Name());
+      auto snap = state_->LoadSnapshotInfo(sources_[i]->Name());
       if (!snap.ok()) {
         LogWarning("state: " + snap.message());
         snapshots_[i].reset();
@@ -231,19 +235,42 @@ std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
   *with_snapshot = 0;
   for (size_t i = 0; i < snapshots_.size(); ++i) {
     if (!snapshots_[i]) continue;
-    ++*with_snapshot;
-    for (const auto& e : snapshots_[i]->entries) {
+    const size_t before = out.size();
+    auto read = state_->ReadSnapshot(sources_[i]->Name(), [&](const SnapshotEntry& e) {
       // Fail-static never extends a validity: an indicator past its end is not enforced,
       // whether or not the feed can be reached today.
-      if (Expired(e.valid_until, now)) continue;
+      if (Expired(e.valid_until, now)) return;
       if (NotYetValid(e.valid_from, now)) {
         NoteValidFrom(e.valid_from);
-        continue;
+        return;
       }
       out.push_back({e.prefix, static_cast<uint32_t>(i), e.valid_until});
+    });
+    if (!read.ok() || !read.value()) {
+      // Gone or damaged since its header was read: the store said why (and set it aside).
+      if (!read.ok()) LogWarning("state: " + read.message());
+      out.resize(before);
+      snapshots_[i].reset();
+      continue;
     }
+    ++*with_snapshot;
   }
   return out;
+}
+
+size_t Agent::LastGoodInForce(size_t i, int64_t now) {
+  if (!snapshots_[i]) return 0;
+  if (auto all = snapshots_[i]->AllInForce(now)) return *all;
+  size_t n = 0;
+  auto read = state_->ReadSnapshot(sources_[i]->Name(), [&](const SnapshotEntry& e) {
+    n += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
+  });
+  if (!read.ok()) {
+    LogWarning("state: " + read.message());
+    snapshots_[i].reset();
+    return 0;
+  }
+  return read.value() ? n : 0;
 }
 
 std::vector<SampleRange> PickSamples(const IntervalSet& set, size_t per_family) {
@@ -366,15 +393,31 @@ FetchResult Agent::FetchSource(size_t i, int64_t now, SourceReport* out) {
   SourceReport& s = *out;
   // Incremental sync: changes since the enforced snapshot was fetched, on top of it; a full
   // fetch every full_resync corrects any drift the changes could not carry.
-  const Snapshot* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
+  const SnapshotInfo* base = snapshots_[i] ? &*snapshots_[i] : nullptr;
   bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
                  s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
   FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
+  std::optional<Snapshot> whole;  // the base's entries, read only for a changes fetch
   if (fr.status.ok() && fr.incremental && base) {
+    auto loaded = state_->LoadSnapshot(sources_[i]->Name());
+    if (loaded.ok() && loaded.value()) {
+      whole = std::move(*loaded.value());
+    } else {
+      // The base is gone: the changes alone are not the list. Fetch it whole instead.
+      LogWarning("state: " +
+                 (loaded.ok() ? "the last good list of " + sources_[i]->Name() + " is gone"
+                              : loaded.message()) +
+                 "; fetching the whole list");
+      snapshots_[i].reset();
+      fr = sources_[i]->Fetch();
+    }
+  }
+  if (whole) {
     s.mode = "changes";
     s.changes = fr.prefixes.size();
     full_fetch_[i] = false;
-    fr = MergeChanges(*base, std::move(fr));
+    fr = MergeChanges(*whole, std::move(fr));
+    whole.reset();
   } else {
     s.mode = "full";
     s.changes = 0;
@@ -434,9 +477,7 @@ std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results,
     // The baseline is the last good list as it stands now (what expired since is no shrink);
     // without a snapshot, what the state remembers of the source's last fetch.
     if (snapshots_[i]) {
-      for (const auto& e : snapshots_[i]->entries) {
-        g.previous_entries += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
-      }
+      g.previous_entries = LastGoodInForce(i, now);
     } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
       g.previous_entries = last_.sources[i].entries;
     }
@@ -566,7 +607,6 @@ CycleReport Agent::RunCycle(bool force) {
     r.enforced_fetched_at = now;
     r.enforced_elements = desired.size();
     r.host_protected = d.built.host;
-    SaveSnapshots(d.results, &r);
     r.summary =
         "enforcing the fresh list: " + std::to_string(r.desired_v4) + " IPv4 + " +
         std::to_string(r.desired_v6) + " IPv6 elements (+" + std::to_string(ar.added) + " -" +
@@ -577,6 +617,10 @@ CycleReport Agent::RunCycle(bool force) {
         (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
     if (!d.guard_ok) r.summary += "; accepted with --force over: " + r.guard_reasons.front();
     RecordCommit(desired, ar, &r);
+    // The desired set (40 MB at a million) is in the kernel and the backend's copy now: let it
+    // go before the snapshots are written.
+    d.built.desired = IntervalSet{};
+    SaveSnapshots(d.results, &r);
   }
   r.seconds = SecondsSince(clock_, t0);
   Finish(&r);
@@ -651,129 +695,162 @@ CycleReport Agent::Restore() {
 
 namespace {
 
-// A fetch as its source's last good list: sorted, each prefix once (listed twice: the earliest
-// start and latest end of its validities), ids kept for provenance.
-// Hands fr's entries to `each` in snapshot order: sorted by prefix, a prefix listed twice
-// merged into one entry (first_seen = now).
-template <typename Each>
-void ForEachSnapshotEntry(const FetchResult& fr, int64_t now, Each each) {
-  // Sorted as small contiguous keys: sorting a million entries that each hold a string (or
-  // an index into them) was most of an unchanged cycle's time. Equal prefixes keep feed
-  // order (the index breaks the tie).
+// A fetch's entries in snapshot order: sorted by prefix, a prefix listed twice merged into one
+// entry (in force from its earliest start until its latest end), ids kept for provenance.
+class SnapshotOrder {
+ public:
+  SnapshotOrder(const FetchResult& fr, int64_t now)
+      : fr_(fr), now_(now), order_(fr.prefixes.size()) {
+    for (uint32_t j = 0; j < order_.size(); ++j) {
+      const Prefix& p = fr.prefixes[j];
+      order_[j] = {static_cast<uint64_t>(p.addr >> 64), static_cast<uint64_t>(p.addr), j,
+                   static_cast<uint8_t>(p.family), p.len};
+    }
+    std::sort(order_.begin(), order_.end());
+  }
+
+  // The next entry (first_seen = now), false after the last.
+  bool Next(SnapshotEntry* e) {
+    if (k_ >= order_.size()) return false;
+    const uint32_t j = order_[k_++].index;
+    e->prefix = fr_.prefixes[j];
+    e->first_seen = now_;
+    e->valid_until = Until(j);
+    e->valid_from = From(j);
+    e->id.clear();
+    // An id is one token in the snapshot format; STIX ids never hold white space.
+    if (j < fr_.ids.size()) {
+      std::string id = fr_.ids[j];
+      if (id.find_first_of(" \t\r\n") == std::string::npos) e->id = id.substr(0, 200);
+    }
+    while (k_ < order_.size() && fr_.prefixes[order_[k_].index] == e->prefix) {
+      const uint32_t d = order_[k_++].index;
+      e->valid_from = std::min(e->valid_from, From(d));
+      e->valid_until = LaterExpiry(e->valid_until, Until(d));
+    }
+    return true;
+  }
+
+ private:
+  // Sorted as small contiguous keys (24 bytes): sorting a million entries that each hold a
+  // string (or an index into them) was most of an unchanged cycle's time. Equal prefixes keep
+  // feed order (the index breaks the tie).
   struct Key {
-    u128 addr;
+    uint64_t hi;
+    uint64_t lo;
     uint32_t index;
     uint8_t family;
     uint8_t len;
     bool operator<(const Key& o) const {
-      if (family != o.family) return family < o.family;
-      if (addr != o.addr) return addr < o.addr;
-      if (len != o.len) return len < o.len;
-      return index < o.index;
+      return std::tie(family, hi, lo, len, index) < std::tie(o.family, o.hi, o.lo, o.len, o.index);
     }
   };
-  std::vector<Key> order(fr.prefixes.size());
-  for (uint32_t j = 0; j < order.size(); ++j) {
-    const Prefix& p = fr.prefixes[j];
-    order[j] = {p.addr, j, static_cast<uint8_t>(p.family), p.len};
-  }
-  std::sort(order.begin(), order.end());
-  std::optional<SnapshotEntry> pending;
-  for (const Key& key : order) {
-    const uint32_t j = key.index;
-    const int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : 0;
-    const int64_t from = j < fr.valid_from.size() ? fr.valid_from[j] : 0;
-    if (pending && pending->prefix == fr.prefixes[j]) {
-      // Listed twice: in force from the earlier start, until the latest end.
-      pending->valid_from = std::min(pending->valid_from, from);
-      pending->valid_until = LaterExpiry(pending->valid_until, until);
-      continue;
-    }
-    if (pending) each(std::move(*pending));
-    pending.emplace();
-    SnapshotEntry& e = *pending;
-    e.prefix = fr.prefixes[j];
-    e.first_seen = now;
-    e.valid_until = until;
-    e.valid_from = from;
-    // An id is one token in the snapshot format; STIX ids never hold white space.
-    if (j < fr.ids.size()) {
-      std::string id = fr.ids[j];
-      if (id.find_first_of(" \t\r\n") == std::string::npos) e.id = id.substr(0, 200);
-    }
-  }
-  if (pending) each(std::move(*pending));
-}
+  int64_t Until(uint32_t j) const { return j < fr_.valid_until.size() ? fr_.valid_until[j] : 0; }
+  int64_t From(uint32_t j) const { return j < fr_.valid_from.size() ? fr_.valid_from[j] : 0; }
 
-Snapshot SnapshotOf(const FetchResult& fr, const std::string& name, int64_t now) {
-  Snapshot snap;
-  snap.source = name;
-  snap.fetched_at = now;
-  snap.entries.reserve(fr.prefixes.size());
-  ForEachSnapshotEntry(fr, now, [&](SnapshotEntry e) { snap.entries.push_back(std::move(e)); });
-  return snap;
-}
+  const FetchResult& fr_;
+  int64_t now_;
+  std::vector<Key> order_;
+  size_t k_ = 0;
+};
 
-// Whether `fr` holds exactly the entries of `old` (first_seen aside): then nothing is built,
-// written or replaced, which spares an unchanged cycle a second full snapshot.
-bool SameEntries(const FetchResult& fr, const Snapshot& old, int64_t now) {
-  size_t k = 0;
-  bool same = true;
-  ForEachSnapshotEntry(fr, now, [&](const SnapshotEntry& e) {
-    if (!same) return;
-    if (k >= old.entries.size()) {
-      same = false;
-      return;
-    }
-    const SnapshotEntry& o = old.entries[k++];
-    same = o.prefix == e.prefix && o.valid_until == e.valid_until && o.valid_from == e.valid_from &&
-           o.id == e.id;
-  });
-  return same && k == old.entries.size();
-}
-
-bool CarryFirstSeen(const std::optional<Snapshot>& old_snap, Snapshot* snap) {
-  if (!old_snap) return false;
-  const auto& old = old_snap->entries;
-  bool unchanged = old.size() == snap->entries.size();
-  auto by_prefix = [](const SnapshotEntry& a, const SnapshotEntry& b) {
-    return PrefixLess(a.prefix, b.prefix);
-  };
-  for (size_t k = 0; k < snap->entries.size(); ++k) {
-    SnapshotEntry& e = snap->entries[k];
-    if (unchanged && old[k].prefix == e.prefix) {
-      e.first_seen = old[k].first_seen;
-      unchanged = old[k] == e;
-      continue;
-    }
-    unchanged = false;
-    auto it = std::lower_bound(old.begin(), old.end(), e, by_prefix);
-    if (it != old.end() && it->prefix == e.prefix) e.first_seen = it->first_seen;
+FetchDigest NewDigestKey() {
+  FetchDigest key;
+  uint64_t k[2] = {0, 0};
+  // A weak key only makes an unchanged fetch cheaper to fake, never a list wrong: without
+  // getrandom the clock and the address of a local still differ per run.
+  if (getrandom(k, sizeof k, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof k)) {
+    k[0] = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    k[1] = reinterpret_cast<uintptr_t>(&key) ^ 0x9e3779b97f4a7c15ull;
   }
-  return unchanged;
+  key.k0 = k[0];
+  key.k1 = k[1] | 1;  // never both zero: zero means unknown
+  return key;
 }
 
 }  // namespace
+
+FetchDigest FetchDigestOf(const FetchResult& fr, const FetchDigest& key) {
+  SipHash h(key.k0, key.k1);
+  const size_t n = fr.prefixes.size();
+  for (size_t j = 0; j < n; ++j) {
+    const Prefix& p = fr.prefixes[j];
+    h.AddWord((static_cast<uint64_t>(p.family) << 8) | p.len);
+    h.AddWord(static_cast<uint64_t>(p.addr >> 64));
+    h.AddWord(static_cast<uint64_t>(p.addr));
+    h.AddWord(static_cast<uint64_t>(j < fr.valid_until.size() ? fr.valid_until[j] : 0));
+    h.AddWord(static_cast<uint64_t>(j < fr.valid_from.size() ? fr.valid_from[j] : 0));
+    if (j < fr.ids.size()) {
+      const std::string id = fr.ids[j];
+      h.AddWord(id.size());
+      h.AddBytes(id);
+    } else {
+      h.AddWord(~uint64_t{0});  // no id at all, unlike an empty one
+    }
+  }
+  h.AddWord(n);
+  FetchDigest d = key;
+  d.value = h.Finish();
+  return d;
+}
 
 void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
   const int64_t now = clock_->NowUnix();
   for (size_t i = 0; i < results.size(); ++i) {
     if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
-    if (snapshots_[i] && SameEntries(results[i], *snapshots_[i], now)) {
-      // The same list as the one on disk: nothing to write (the file's fetched_at is only the
-      // base of the next changes fetch after a restart, and an older base is merely wider).
+    const std::optional<SnapshotInfo>& old = snapshots_[i];
+    const FetchDigest key = old && old->digest.known() ? old->digest : NewDigestKey();
+    const FetchDigest digest = FetchDigestOf(results[i], key);
+    if (old && old->digest.known() && old->digest == digest) {
+      // The same list as the one on disk: nothing to read or write (the file's fetched_at is
+      // only the base of the next changes fetch after a restart, and an older base is merely
+      // wider).
       snapshots_[i]->fetched_at = now;
       continue;
     }
-    Snapshot snap = SnapshotOf(results[i], sources_[i]->Name(), now);
-    CarryFirstSeen(snapshots_[i], &snap);
-    Status s = state_->SaveSnapshot(snap);
+    // Two passes over the sorted fetch: the header's counts, then the entries, streamed to the
+    // file with the first_seen of the old list carried over (a merge of two sorted lists: the
+    // old one is read from its file, never held).
+    SnapshotInfo info;
+    info.source = sources_[i]->Name();
+    info.fetched_at = now;
+    info.digest = digest;
+    SnapshotOrder counting(results[i], now);
+    SnapshotEntry e;
+    while (counting.Next(&e)) {
+      ++info.entries;
+      if (e.valid_until != 0 && (info.earliest_until == 0 || e.valid_until < info.earliest_until)) {
+        info.earliest_until = e.valid_until;
+      }
+      info.latest_from = std::max(info.latest_from, e.valid_from);
+    }
+    Status s = state_->WriteSnapshot(info, [&](const SnapshotEntryFn& each) {
+      SnapshotOrder fresh(results[i], now);
+      SnapshotEntry next;
+      bool more = fresh.Next(&next);
+      if (old) {
+        auto read = state_->ReadSnapshot(info.source, [&](const SnapshotEntry& o) {
+          while (more && PrefixLess(next.prefix, o.prefix)) {
+            each(next);
+            more = fresh.Next(&next);
+          }
+          if (more && next.prefix == o.prefix) next.first_seen = o.first_seen;
+        });
+        if (!read.ok()) LogWarning("state: " + read.message());
+      }
+      while (more) {
+        each(next);
+        more = fresh.Next(&next);
+      }
+    });
     if (!s.ok()) {
-      r->warnings.push_back("state: cannot save the last good list of " + snap.source + ": " +
+      r->warnings.push_back("state: cannot save the last good list of " + info.source + ": " +
                             s.message() + " (enforcement continues; a restore would use an " +
                             "older list)");
+      // What is on disk is still the old list (or nothing): its header stays the truth.
+      continue;
     }
-    snapshots_[i] = std::move(snap);
+    snapshots_[i] = std::move(info);
   }
 }
 

@@ -113,6 +113,10 @@ struct CycleReport {
 // by id where the feed gives one, else by prefix. Pure.
 FetchResult MergeChanges(const Snapshot& base, FetchResult changes);
 
+// A keyed digest (SipHash-2-4 under `key`'s k0, k1) of everything of `fr` that a snapshot
+// keeps (prefixes, validities, ids), in feed order: the same fetch again gives the same value.
+FetchDigest FetchDigestOf(const FetchResult& fr, const FetchDigest& key);
+
 // The plan printed by --dry-run: what RunCycle would do, short of committing it.
 struct Plan {
   Outcome outcome = Outcome::kNothing;  // what the cycle would report
@@ -178,9 +182,12 @@ class Agent {
   void RemoveStaleTables(CycleReport* r);
   // Entries of the last good snapshots that are still valid now.
   std::vector<TimedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
-  // Reads each source's snapshot once per process (the baselines and first-seen times of a
-  // fresh cycle need them, not the entries list LastGoodEntries builds).
+  // Reads each source's snapshot header once per process. The entries are read from the file
+  // only when a cycle needs them (a changed fetch, a failure, a restore): an unchanged cycle
+  // recognises its fetch by the digest and needs no more.
   void LoadSnapshots();
+  // The number of entries of source i's last good list in force at `now`.
+  size_t LastGoodInForce(size_t i, int64_t now);
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
   void Finish(CycleReport* report);
   void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);
@@ -193,8 +200,8 @@ class Agent {
   HostInfo* host_;
   Clock* clock_;
   CycleReport last_;
-  // Last good snapshots by source index; loaded lazily from the state store.
-  std::vector<std::optional<Snapshot>> snapshots_;
+  // Headers of the last good snapshots by source index; loaded lazily from the state store.
+  std::vector<std::optional<SnapshotInfo>> snapshots_;
   bool snapshots_loaded_ = false;
   bool restoring_ = false;
   uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory

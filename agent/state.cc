@@ -18,7 +18,72 @@
 namespace iocwall {
 namespace {
 
-constexpr const char* kMagic = "# iocwall snapshot v1";
+constexpr std::string_view kMagicV2 = "# iocwall snapshot v2";
+
+std::string Hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool ToI64(std::string_view t, int64_t* v) {
+  auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty();
+}
+
+bool FromHex(std::string_view t, uint64_t* v) {
+  auto r = std::from_chars(t.data(), t.data() + t.size(), *v, 16);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size() && t.size() == 16;
+}
+
+// The next field of a line, white space around it skipped.
+std::string_view NextField(std::string_view* l) {
+  size_t b = l->find_first_not_of(" \t\r\v\f");
+  if (b == std::string_view::npos) {
+    *l = {};
+    return {};
+  }
+  l->remove_prefix(b);
+  size_t e = l->find_first_of(" \t\r\v\f");
+  std::string_view f = l->substr(0, e);
+  l->remove_prefix(e == std::string_view::npos ? l->size() : e);
+  return f;
+}
+
+std::string_view NextLine(std::string_view* rest) {
+  const size_t nl = rest->find('\n');
+  std::string_view l = rest->substr(0, nl);
+  rest->remove_prefix(nl == std::string_view::npos ? rest->size() : nl + 1);
+  return l;
+}
+
+std::string SnapshotHeader(const SnapshotInfo& info) {
+  return std::string(kMagicV2) + "\n# source: " + info.source +
+         "\n# fetched_at: " + std::to_string(info.fetched_at) +
+         "\n# entries: " + std::to_string(info.entries) + "\n# digest: " + Hex(info.digest.k0) +
+         " " + Hex(info.digest.k1) + " " + Hex(info.digest.value) +
+         "\n# validity: " + std::to_string(info.earliest_until) + " " +
+         std::to_string(info.latest_from) + "\n";
+}
+
+void AppendEntry(const SnapshotEntry& e, std::string* out) {
+  *out += e.prefix.ToString();
+  *out += ' ';
+  *out += std::to_string(e.first_seen);
+  *out += ' ';
+  *out += std::to_string(e.valid_until);
+  if (!e.id.empty() || e.valid_from != 0) {
+    *out += ' ';
+    *out += e.id.empty() ? "-" : e.id;  // "-": no id, a valid_from follows
+  }
+  if (e.valid_from != 0) {
+    *out += ' ';
+    *out += std::to_string(e.valid_from);
+  }
+  *out += '\n';
+}
+
+constexpr std::string_view kEndLine = "# end\n";  // a file without it was cut short
 
 // File name for a source: readable, and unique even when two names differ only by characters
 // that are not safe in a file name.
@@ -56,25 +121,61 @@ class FileStateStore : public StateStore {
                              Sources() + "/" + FileNameFor(s.source));
   }
 
-  Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
-    auto d = OpenDirs(false, true);
+  // Written in pieces of about a megabyte as the entries come: a million entries never sit in
+  // memory a second time as text.
+  Status WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries) override {
+    auto d = OpenDirs(true, true);
     if (!d.ok()) return d.status();
-    if (!d->valid()) return std::optional<Snapshot>();
-    const std::string name = FileNameFor(source);
-    const std::string path = Sources() + "/" + name;
-    auto text = Read(d->get(), name, path, limits_.snapshot_max_bytes);
-    if (!text.ok()) return text.status();
-    if (!text.value()) return std::optional<Snapshot>();
-    auto snap = ParseSnapshot(**text);
-    if (!snap.ok()) {
-      return Status::Error("state file " + path + " is corrupt (" + snap.message() + "); " +
-                           SetAsideAt(d->get(), name, Sources(), "corrupt"));
-    }
-    if (snap->source != source) {
-      return Status::Error("state file " + path + " belongs to '" + snap->source + "', not '" +
-                           source + "'; " + SetAsideAt(d->get(), name, Sources(), "corrupt"));
-    }
-    return std::optional<Snapshot>(std::move(snap.value()));
+    constexpr size_t kPiece = size_t{1} << 20;
+    auto produce = [&](const ByteSink& write) {
+      std::string piece = SnapshotHeader(info);
+      piece.reserve(kPiece + 512);
+      entries([&](const SnapshotEntry& e) {
+        AppendEntry(e, &piece);
+        if (piece.size() >= kPiece) {
+          write(piece);
+          piece.clear();
+        }
+      });
+      piece += kEndLine;
+      write(piece);
+    };
+    return WriteFileAtomicAt(d->get(), FileNameFor(info.source), produce, 0600,
+                             Sources() + "/" + FileNameFor(info.source));
+  }
+
+  Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
+    std::optional<Snapshot> out;
+    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
+      auto snap = ParseSnapshot(text);
+      if (!snap.ok()) return snap.status();
+      *info = InfoOf(*snap);
+      out = std::move(snap.value());
+      return Status::Ok();
+    };
+    IOCWALL_TRY(Load(source, parse));
+    return out;
+  }
+
+  Result<std::optional<SnapshotInfo>> LoadSnapshotInfo(const std::string& source) override {
+    std::optional<SnapshotInfo> out;
+    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
+      IOCWALL_TRY(ParseSnapshotText(text, info, nullptr));
+      out = *info;
+      return Status::Ok();
+    };
+    IOCWALL_TRY(Load(source, parse));
+    return out;
+  }
+
+  Result<bool> ReadSnapshot(const std::string& source, const SnapshotEntryFn& each) override {
+    bool found = false;
+    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
+      found = true;
+      return ParseSnapshotText(text, info, &each);
+    };
+    IOCWALL_TRY(Load(source, parse));
+    return found;
   }
 
   Status SaveReport(const std::string& json) override {
@@ -117,6 +218,31 @@ class FileStateStore : public StateStore {
 
  private:
   std::string Sources() const { return dir_ + "/sources"; }
+
+  // Reads a source's snapshot file and hands its text to `parse` (not called when there is no
+  // file). A file that does not parse, or names another source, is set aside as corrupt.
+  Status Load(const std::string& source,
+              const std::function<Status(const std::string& text, SnapshotInfo* info)>& parse) {
+    auto d = OpenDirs(false, true);
+    if (!d.ok()) return d.status();
+    if (!d->valid()) return Status::Ok();
+    const std::string name = FileNameFor(source);
+    const std::string path = Sources() + "/" + name;
+    auto text = Read(d->get(), name, path, limits_.snapshot_max_bytes);
+    if (!text.ok()) return text.status();
+    if (!text.value()) return Status::Ok();
+    SnapshotInfo info;
+    Status st = parse(**text, &info);
+    if (!st.ok()) {
+      return Status::Error("state file " + path + " is corrupt (" + st.message() + "); " +
+                           SetAsideAt(d->get(), name, Sources(), "corrupt"));
+    }
+    if (info.source != source) {
+      return Status::Error("state file " + path + " belongs to '" + info.source + "', not '" +
+                           source + "'; " + SetAsideAt(d->get(), name, Sources(), "corrupt"));
+    }
+    return Status::Ok();
+  }
 
   // The state directory (or its sources/ subdirectory), checked; an invalid fd when it does
   // not exist and create is false (nothing saved yet).
@@ -185,108 +311,155 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
   return WriteFileAtomicAt(d->get(), name, data, mode, path);
 }
 
-std::string SerializeSnapshot(const Snapshot& s) {
-  std::string out;
-  out.reserve(64 + s.entries.size() * 36);
-  out += kMagic;
-  out += "\n# source: " + s.source + "\n# fetched_at: " + std::to_string(s.fetched_at) +
-         "\n# entries: " + std::to_string(s.entries.size()) + "\n";
+std::optional<size_t> SnapshotInfo::AllInForce(int64_t now) const {
+  const bool none_ended = earliest_until == 0 || earliest_until > now;
+  const bool all_begun = latest_from <= now;
+  if (none_ended && all_begun) return entries;
+  return std::nullopt;
+}
+
+SnapshotInfo InfoOf(const Snapshot& s) {
+  SnapshotInfo info;
+  info.source = s.source;
+  info.fetched_at = s.fetched_at;
+  info.entries = s.entries.size();
+  info.digest = s.digest;
   for (const auto& e : s.entries) {
-    out += e.prefix.ToString();
-    out += ' ';
-    out += std::to_string(e.first_seen);
-    out += ' ';
-    out += std::to_string(e.valid_until);
-    if (!e.id.empty() || e.valid_from != 0) {
-      out += ' ';
-      out += e.id.empty() ? "-" : e.id;  // "-": no id, a valid_from follows
+    if (e.valid_until != 0 && (info.earliest_until == 0 || e.valid_until < info.earliest_until)) {
+      info.earliest_until = e.valid_until;
     }
-    if (e.valid_from != 0) {
-      out += ' ';
-      out += std::to_string(e.valid_from);
-    }
-    out += '\n';
+    info.latest_from = std::max(info.latest_from, e.valid_from);
   }
-  out += "# end\n";  // a file without it was cut short
+  return info;
+}
+
+Status StateStore::WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries) {
+  Snapshot s;
+  s.source = info.source;
+  s.fetched_at = info.fetched_at;
+  s.digest = info.digest;
+  s.entries.reserve(info.entries);
+  entries([&](const SnapshotEntry& e) { s.entries.push_back(e); });
+  return SaveSnapshot(s);
+}
+
+Result<std::optional<SnapshotInfo>> StateStore::LoadSnapshotInfo(const std::string& source) {
+  auto snap = LoadSnapshot(source);
+  if (!snap.ok()) return snap.status();
+  if (!snap.value()) return std::optional<SnapshotInfo>();
+  return std::optional<SnapshotInfo>(InfoOf(**snap));
+}
+
+Result<bool> StateStore::ReadSnapshot(const std::string& source, const SnapshotEntryFn& each) {
+  auto snap = LoadSnapshot(source);
+  if (!snap.ok()) return snap.status();
+  if (!snap.value()) return false;
+  for (const auto& e : (*snap)->entries) each(e);
+  return true;
+}
+
+std::string SerializeSnapshot(const Snapshot& s) {
+  std::string out = SnapshotHeader(InfoOf(s));
+  out.reserve(out.size() + s.entries.size() * 36 + kEndLine.size());
+  for (const auto& e : s.entries) AppendEntry(e, &out);
+  out += kEndLine;
   return out;
 }
 
-Result<Snapshot> ParseSnapshot(const std::string& text) {
-  Snapshot s;
-  std::istringstream in(text);
-  std::string line;
-  auto header = [&](const char* key, std::string* value) {
-    if (!std::getline(in, line) || line.rfind(key, 0) != 0) return false;
-    *value = line.substr(std::strlen(key));
+Status ParseSnapshotText(std::string_view text, SnapshotInfo* info, const SnapshotEntryFn* each) {
+  *info = SnapshotInfo{};
+  std::string_view rest = text;
+  auto header = [&](std::string_view key, std::string_view* value) {
+    std::string_view l = NextLine(&rest);
+    if (l.substr(0, key.size()) != key) return false;
+    *value = l.substr(key.size());
     return true;
   };
-  std::string magic, fetched, count;
-  if (!std::getline(in, magic) || magic != kMagic) return Status::Error("not an iocwall snapshot");
-  if (!header("# source: ", &s.source)) return Status::Error("missing source line");
+  // v1 files (before digests) are read too: their digest is unknown, so the next cycle
+  // rewrites them as v2.
+  const std::string_view magic = NextLine(&rest);
+  const bool v2 = magic == kMagicV2;
+  if (!v2 && magic != "# iocwall snapshot v1") return Status::Error("not an iocwall snapshot");
+  std::string_view source, fetched, count, digest, validity;
+  if (!header("# source: ", &source)) return Status::Error("missing source line");
   if (!header("# fetched_at: ", &fetched)) return Status::Error("missing fetched_at line");
   if (!header("# entries: ", &count)) return Status::Error("missing entries line");
-  auto to_i64 = [](const std::string& t, int64_t* v) {
-    auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
-    return r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty();
-  };
+  if (v2 && !header("# digest: ", &digest)) return Status::Error("missing digest line");
+  if (v2 && !header("# validity: ", &validity)) return Status::Error("missing validity line");
+  info->source = std::string(source);
   int64_t n = 0;
-  if (!to_i64(fetched, &s.fetched_at)) return Status::Error("bad fetched_at");
-  if (!to_i64(count, &n) || n < 0) return Status::Error("bad entries count");
-  // The count is only a claim: reserve no more entries than the text can hold (an entry line is
-  // at least 7 bytes, ":: 0 0\n"), so a corrupt header cannot force a huge allocation.
-  const int64_t fits = static_cast<int64_t>(text.size() / 7);
-  s.entries.reserve(static_cast<size_t>(std::min(n, fits)));
-  size_t line_no = 4;
+  if (!ToI64(fetched, &info->fetched_at)) return Status::Error("bad fetched_at");
+  if (!ToI64(count, &n) || n < 0) return Status::Error("bad entries count");
+  info->entries = static_cast<size_t>(n);
+  if (v2) {
+    std::string_view k0 = NextField(&digest), k1 = NextField(&digest), v = NextField(&digest);
+    if (!FromHex(k0, &info->digest.k0) || !FromHex(k1, &info->digest.k1) ||
+        !FromHex(v, &info->digest.value) || !NextField(&digest).empty()) {
+      return Status::Error("bad digest line");
+    }
+    std::string_view until = NextField(&validity), from = NextField(&validity);
+    if (!ToI64(until, &info->earliest_until) || !ToI64(from, &info->latest_from) ||
+        !NextField(&validity).empty()) {
+      return Status::Error("bad validity line");
+    }
+  }
+  const size_t header_lines = v2 ? 6 : 4;
+  if (each == nullptr) {
+    // The header alone; the end marker still tells a whole file from a cut one.
+    if (text.size() < kEndLine.size() || text.substr(text.size() - kEndLine.size()) != kEndLine) {
+      return Status::Error("truncated (no end marker)");
+    }
+    return Status::Ok();
+  }
+  size_t line_no = header_lines;
+  size_t seen = 0;
   bool ended = false;
+  SnapshotEntry e;
   // The entries are scanned in place (no stream per line: with a million entries that was
   // most of the time an unchanged cycle spent loading its snapshot).
-  std::string_view rest(text);
-  const std::streamoff header_end = in.tellg();
-  rest.remove_prefix(header_end < 0 ? rest.size()
-                                    : std::min(rest.size(), static_cast<size_t>(header_end)));
-  auto next_field = [](std::string_view* l) {
-    size_t b = l->find_first_not_of(" \t\r\v\f");
-    if (b == std::string_view::npos) {
-      *l = {};
-      return std::string_view();
-    }
-    l->remove_prefix(b);
-    size_t e = l->find_first_of(" \t\r\v\f");
-    std::string_view f = l->substr(0, e);
-    l->remove_prefix(e == std::string_view::npos ? l->size() : e);
-    return f;
-  };
-  auto to_i64v = [](std::string_view t, int64_t* v) {
-    auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
-    return r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty();
-  };
   while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view l = rest.substr(0, nl);
-    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    std::string_view l = NextLine(&rest);
     ++line_no;
     if (l == "# end") {
       ended = true;
       break;
     }
-    std::string_view p = next_field(&l), first = next_field(&l), until = next_field(&l);
+    std::string_view p = NextField(&l), first = NextField(&l), until = NextField(&l);
     if (until.empty()) {
       return Status::Error("line " + std::to_string(line_no) + ": expected 3 or 4 fields");
     }
-    SnapshotEntry e;
-    e.id = std::string(next_field(&l));  // optional
-    if (e.id == "-") e.id.clear();
-    std::string_view from = next_field(&l);  // optional
+    std::string_view id = NextField(&l);  // optional
+    e.id.assign(id == "-" ? std::string_view() : id);
+    std::string_view from = NextField(&l);  // optional
+    e.valid_from = 0;
     auto prefix = ParsePrefix(p);
-    if (!prefix || !to_i64v(first, &e.first_seen) || !to_i64v(until, &e.valid_until) ||
-        (!from.empty() && !to_i64v(from, &e.valid_from))) {
+    if (!prefix || !ToI64(first, &e.first_seen) || !ToI64(until, &e.valid_until) ||
+        (!from.empty() && !ToI64(from, &e.valid_from))) {
       return Status::Error("line " + std::to_string(line_no) + ": malformed entry");
     }
     e.prefix = *prefix;
-    s.entries.push_back(std::move(e));
+    ++seen;
+    (*each)(e);
   }
   if (!ended) return Status::Error("truncated (no end marker)");
-  if (static_cast<int64_t>(s.entries.size()) != n) return Status::Error("entry count mismatch");
+  if (seen != info->entries) return Status::Error("entry count mismatch");
+  return Status::Ok();
+}
+
+Result<Snapshot> ParseSnapshot(const std::string& text) {
+  Snapshot s;
+  SnapshotInfo info;
+  // The count is only a claim until the entries are read: reserve no more than the text can
+  // hold (an entry line is at least 7 bytes, ":: 0 0\n"), so a corrupt header cannot force a
+  // huge allocation.
+  const SnapshotEntryFn keep = [&](const SnapshotEntry& e) {
+    if (s.entries.empty()) s.entries.reserve(std::min(info.entries, text.size() / 7));
+    s.entries.push_back(e);
+  };
+  IOCWALL_TRY(ParseSnapshotText(text, &info, &keep));
+  s.source = std::move(info.source);
+  s.fetched_at = info.fetched_at;
+  s.digest = info.digest;
   return s;
 }
 

@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/prefix.h"
@@ -27,12 +29,43 @@ struct SnapshotEntry {
   bool operator==(const SnapshotEntry&) const = default;
 };
 
+// A keyed digest of the fetch a snapshot was made from (FetchDigestOf in agent.h): the same
+// fetch again has the same digest, so an unchanged cycle needs neither the snapshot's entries
+// nor a new file. The key is random, made when the source's first snapshot is written, and
+// never leaves the state directory: a feed cannot aim at a collision it cannot compute.
+struct FetchDigest {
+  uint64_t k0 = 0;
+  uint64_t k1 = 0;
+  uint64_t value = 0;
+  bool known() const { return (k0 | k1) != 0; }
+  bool operator==(const FetchDigest&) const = default;
+};
+
+// A snapshot's header: what a cycle needs of the last good list when the fetch is unchanged.
+struct SnapshotInfo {
+  std::string source;  // "collection abc", "file /x"
+  int64_t fetched_at = 0;
+  size_t entries = 0;
+  FetchDigest digest;          // unknown in files written before digests
+  int64_t earliest_until = 0;  // the earliest valid_until among the entries; 0: none ends
+  int64_t latest_from = 0;     // the latest valid_from; 0: every entry valid from the start
+  // How many entries are in force at `now` when the bounds alone say (all of them); nullopt
+  // when some may have ended or not begun yet (the entries must then be read).
+  std::optional<size_t> AllInForce(int64_t now) const;
+};
+
 // The last good list of one source.
 struct Snapshot {
   std::string source;  // "collection abc", "file /x"
   int64_t fetched_at = 0;
   std::vector<SnapshotEntry> entries;
+  FetchDigest digest;
 };
+SnapshotInfo InfoOf(const Snapshot& snapshot);
+
+using SnapshotEntryFn = std::function<void(const SnapshotEntry&)>;
+// Hands out a snapshot's entries in order, one call of the function given per entry.
+using SnapshotEntries = std::function<void(const SnapshotEntryFn&)>;
 
 class StateStore {
  public:
@@ -42,6 +75,18 @@ class StateStore {
   // nullopt when the source has no snapshot yet; an error when it exists but cannot be used
   // (the real store then sets the file aside as *.corrupt and says so).
   virtual Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) = 0;
+
+  // The same three without a whole Snapshot in memory (a million entries are 96 MB of it):
+  // the agent's cycle uses these. The defaults go through SaveSnapshot and LoadSnapshot (the
+  // tests' in-memory stores); the file store streams.
+  // Writes a snapshot whose `info` (source, fetched_at, entries, digest, validity bounds) the
+  // caller has counted, with `entries` handing them out sorted.
+  virtual Status WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries);
+  // The header alone.
+  virtual Result<std::optional<SnapshotInfo>> LoadSnapshotInfo(const std::string& source);
+  // Each entry in turn; false when there is no snapshot. On an error `each` may have seen
+  // some entries: callers use what they saw only on success.
+  virtual Result<bool> ReadSnapshot(const std::string& source, const SnapshotEntryFn& each);
   virtual Status SaveReport(const std::string& json) = 0;
   virtual Result<std::optional<std::string>> LoadReport() = 0;
   // The copy of the last commit (applied.state), so that the next process needs no set dump.
@@ -65,6 +110,9 @@ std::unique_ptr<StateStore> MakeFileStateStore(const std::string& dir, FileState
 // Serialisation of a snapshot (exposed for tests and the fuzzer).
 std::string SerializeSnapshot(const Snapshot& snapshot);
 Result<Snapshot> ParseSnapshot(const std::string& text);
+// The streamed form of ParseSnapshot: the header into *info, then each entry to `each`; with
+// `each` null, the header alone (and the end marker, so that a cut file is still refused).
+Status ParseSnapshotText(std::string_view text, SnapshotInfo* info, const SnapshotEntryFn* each);
 
 // Writes `data` to `path` atomically (an O_EXCL|O_NOFOLLOW temporary, fsync, rename, fsync
 // dir) with `mode`. The directory holding `path` must pass the state directory's checks

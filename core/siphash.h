@@ -75,9 +75,9 @@ class SipHash {
   }
 
   uint64_t v0_, v1_, v2_, v3_;
-  uint64_t tail_ = 0;   // bytes not yet compressed, little-endian
+  uint64_t tail_ = 0;    // bytes not yet compressed, little-endian
   uint64_t length_ = 0;  // bytes compressed so far (only its low byte matters)
-  unsigned fill_ = 0;   // bytes in tail_
+  unsigned fill_ = 0;    // bytes in tail_
 };
 
 }  // namespace iocwall

@@ -206,6 +206,13 @@ ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_byte
 
 Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& data, mode_t mode,
                          const std::string& path) {
+  return WriteFileAtomicAt(
+      dir_fd, name, [&](const ByteSink& write) { write(data); }, mode, path);
+}
+
+Status WriteFileAtomicAt(int dir_fd, const std::string& name,
+                         const std::function<void(const ByteSink&)>& produce, mode_t mode,
+                         const std::string& path) {
   std::string tmp;
   UniqueFd fd;
   for (int attempt = 0; attempt < 16 && !fd.valid(); ++attempt) {
@@ -217,24 +224,30 @@ Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string&
   if (!fd.valid()) {
     return Status::Error("cannot create a temporary file next to " + path + ": " + strerror(errno));
   }
-  auto fail = [&](const std::string& what) {
-    Status s = Status::Error(what + " " + path + ": " + strerror(errno));
+  auto fail = [&](const std::string& what, int err) {
+    Status s = Status::Error(what + " " + path + ": " + strerror(err));
     unlinkat(dir_fd, tmp.c_str(), 0);
     return s;
   };
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("cannot write");
+  int write_errno = 0;  // the first failed write; the pieces after it are dropped
+  produce([&](std::string_view data) {
+    size_t off = 0;
+    while (write_errno == 0 && off < data.size()) {
+      const ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
+      if (n < 0) {
+        if (errno != EINTR) write_errno = errno;
+        continue;
+      }
+      off += static_cast<size_t>(n);
     }
-    off += static_cast<size_t>(n);
+  });
+  if (write_errno != 0) return fail("cannot write", write_errno);
+  if (fchmod(fd.get(), mode) != 0) return fail("cannot chmod", errno);
+  if (fsync(fd.get()) != 0) return fail("cannot sync", errno);
+  if (close(fd.release()) != 0) return fail("cannot write", errno);
+  if (renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
+    return fail("cannot rename into", errno);
   }
-  if (fchmod(fd.get(), mode) != 0) return fail("cannot chmod");
-  if (fsync(fd.get()) != 0) return fail("cannot sync");
-  if (close(fd.release()) != 0) return fail("cannot write");
-  if (renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) return fail("cannot rename into");
   // The rename is durable only once the directory entry is on disk.
   fsync(dir_fd);
   return Status::Ok();

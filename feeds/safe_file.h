@@ -9,8 +9,10 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -76,6 +78,12 @@ ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_byte
 // fsynced, fchmodded to `mode`, renamed over `name` (which replaces a planted symlink itself,
 // never its target), then the directory fsynced. `path` only names the file in messages.
 Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& data, mode_t mode,
+                         const std::string& path);
+// The same with the data produced in pieces, so that a large file is never held whole:
+// `produce` calls the sink it is given once per piece, in order.
+using ByteSink = std::function<void(std::string_view)>;
+Status WriteFileAtomicAt(int dir_fd, const std::string& name,
+                         const std::function<void(const ByteSink&)>& produce, mode_t mode,
                          const std::string& path);
 
 // Moves an unusable `name` in dir_fd aside as name.<tag>-<unix time> (the link itself when it

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "agent/report_json.h"
 #include "tests/agent/fakes.h"
 
@@ -288,6 +290,85 @@ TEST_F(AgentTest, FirstSeenSurvivesLaterSnapshots) {
       EXPECT_EQ(e.first_seen, t0 + 600);
     }
   }
+}
+
+// Issue 13: a restart (or cron) over an unchanged collection recognises it by the digest in
+// the snapshot's header: the entries are neither read nor written again.
+TEST_F(AgentTest, AnUnchangedFetchNeitherReadsNorRewritesTheSnapshot) {
+  ASSERT_EQ(Make()->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  const int saves = state_.snapshot_saves;
+  EXPECT_EQ(saves, 2) << "one per source";
+  const std::string before = state_.files["snap:collection a"];
+  clock_.Advance(600);
+  auto restarted = Make();
+  restarted->LoadState();
+  ASSERT_EQ(restarted->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_EQ(state_.snapshot_saves, saves);
+  EXPECT_EQ(state_.snapshot_loads, 0) << "the header was enough";
+  EXPECT_EQ(state_.files["snap:collection a"], before);
+  // One entry more: source a's list is rewritten, its old entries read once to carry their
+  // first_seen; source b's stays as it is.
+  a_->entries.push_back("198.51.100.9");
+  ASSERT_EQ(restarted->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_EQ(state_.snapshot_saves, saves + 1);
+  EXPECT_EQ(state_.snapshot_loads, 1);
+}
+
+// The digest is over the feed's order too: the same entries served in another order are
+// written again, with nothing lost and the first_seen of each kept.
+TEST_F(AgentTest, AReorderedListIsRewrittenWithItsFirstSeenKept) {
+  a_entries_ = {"198.51.100.7", "198.51.100.1", "203.0.113.0/24"};
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  const int64_t t0 = clock_.NowUnix();
+  auto first = state_.LoadSnapshot("collection a");
+  ASSERT_TRUE(first.ok() && first.value());
+  clock_.Advance(600);
+  std::reverse(a_->entries.begin(), a_->entries.end());
+  const int saves = state_.snapshot_saves;
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_EQ(state_.snapshot_saves, saves + 1);
+  auto second = state_.LoadSnapshot("collection a");
+  ASSERT_TRUE(second.ok() && second.value());
+  ASSERT_EQ((*second.value()).entries.size(), 3u);
+  for (const auto& e : (*second.value()).entries)
+    EXPECT_EQ(e.first_seen, t0) << e.prefix.ToString();
+  EXPECT_EQ((*second.value()).entries, (*first.value()).entries);
+  EXPECT_NE((*second.value()).digest, (*first.value()).digest);
+}
+
+TEST(FetchDigestTest, EveryFieldTheSnapshotKeepsChangesIt) {
+  FetchResult fr;
+  fr.prefixes = {*ParsePrefix("192.0.2.1"), *ParsePrefix("2001:db8::/48")};
+  fr.valid_until = {100, 0};
+  fr.valid_from = {0, 50};
+  fr.ids = std::vector<std::string>{"indicator--a", ""};
+  const FetchDigest key{1, 2, 0};
+  const FetchDigest d = FetchDigestOf(fr, key);
+  EXPECT_EQ(FetchDigestOf(fr, key), d) << "deterministic";
+  EXPECT_EQ(d.k0, 1u);
+  EXPECT_EQ(d.k1, 2u);
+  EXPECT_NE(FetchDigestOf(fr, FetchDigest{1, 3, 0}).value, d.value) << "keyed";
+  auto changed = [&](auto edit) {
+    FetchResult f = fr;
+    edit(f);
+    return FetchDigestOf(f, key).value != d.value;
+  };
+  EXPECT_TRUE(changed([](FetchResult& f) { f.prefixes[0] = *ParsePrefix("192.0.2.2"); }));
+  EXPECT_TRUE(changed([](FetchResult& f) { f.prefixes[1] = *ParsePrefix("2001:db8::/47"); }));
+  EXPECT_TRUE(changed([](FetchResult& f) { f.valid_until[1] = 1; }));
+  EXPECT_TRUE(changed([](FetchResult& f) { f.valid_from[0] = 1; }));
+  EXPECT_TRUE(changed([](FetchResult& f) {
+    f.ids = std::vector<std::string>{"indicator--b", ""};
+  }));
+  EXPECT_TRUE(changed([](FetchResult& f) { f.ids = IdList(); }));
+  EXPECT_TRUE(changed([](FetchResult& f) { std::swap(f.prefixes[0], f.prefixes[1]); }));
+  EXPECT_TRUE(changed([](FetchResult& f) {
+    f.prefixes.push_back(f.prefixes[0]);
+    f.valid_until.push_back(100);
+    f.valid_from.push_back(0);
+    f.ids.push_back("indicator--a");
+  }));
 }
 
 TEST_F(AgentTest, ReportSurvivesARoundTripThroughJson) {

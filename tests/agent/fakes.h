@@ -190,15 +190,26 @@ class MemoryStateStore : public StateStore {
  public:
   Status SaveSnapshot(const Snapshot& s) override {
     if (disk_full) return Status::Error("cannot write: No space left on device");
+    ++snapshot_saves;
     files["snap:" + s.source] = SerializeSnapshot(s);
     return Status::Ok();
   }
+  // Every read of a snapshot's entries comes through here (ReadSnapshot's default too).
   Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
     auto it = files.find("snap:" + source);
     if (it == files.end()) return std::optional<Snapshot>();
+    ++snapshot_loads;
     auto s = ParseSnapshot(it->second);
     if (!s.ok()) return s.status();
     return std::optional<Snapshot>(s.value());
+  }
+  // The header alone, as the file store reads it: not an entries read.
+  Result<std::optional<SnapshotInfo>> LoadSnapshotInfo(const std::string& source) override {
+    auto it = files.find("snap:" + source);
+    if (it == files.end()) return std::optional<SnapshotInfo>();
+    SnapshotInfo info;
+    IOCWALL_TRY(ParseSnapshotText(it->second, &info, nullptr));
+    return std::optional<SnapshotInfo>(info);
   }
   Status SaveReport(const std::string& json) override {
     if (disk_full) return Status::Error("cannot write: No space left on device");
@@ -220,6 +231,8 @@ class MemoryStateStore : public StateStore {
   int applied_saves = 0;
   std::map<std::string, std::string> files;
   bool disk_full = false;
+  int snapshot_saves = 0;
+  int snapshot_loads = 0;
 };
 
 class FakeHost : public HostInfo {

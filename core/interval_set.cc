@@ -39,43 +39,54 @@ struct V6Item {
   bool operator<(const V6Item& o) const { return hi != o.hi ? hi < o.hi : lo < o.lo; }
 };
 
-// Receives ranges in ascending order and writes them to *out minus every address of `allow`
-// (sorted, disjoint), each piece keeping the mask (and expiry) of the range it was cut from.
-// O(n + m) over a whole pass. Used both by Subtract and, fused into the merge, by
-// NormaliseAndSubtract.
-class SubtractingSink {
+// Cuts ranges, given in ascending order, by `allow` (sorted, disjoint): emit(first, last) is
+// called for each piece outside every allow range, in order. O(n + m) over a whole pass, as
+// the allow position only moves forward. The one cutting rule behind Subtract,
+// SubtractInPlace and, fused into the merge, NormaliseAndSubtract.
+class AllowCutter {
  public:
-  SubtractingSink(const std::vector<Range>& allow, FamilyRanges* out, bool keep_sources,
-                  bool keep_expires = false)
-      : allow_(allow), out_(out), keep_sources_(keep_sources), keep_expires_(keep_expires) {}
+  explicit AllowCutter(const std::vector<Range>& allow) : allow_(allow) {}
 
-  void Add(u128 first, u128 last, SourceMask mask, int64_t expires = 0) {
-    expires_ = expires;
+  template <typename Emit>
+  void Cut(u128 first, u128 last, Emit&& emit) {
     const auto& a = allow_;
     while (j_ < a.size() && a[j_].last < first) ++j_;
     u128 cur = first;
     // The allow range that runs past `last` may also cut the next range: j_ stays on it.
     for (size_t k = j_; k < a.size() && a[k].first <= last; ++k) {
-      if (a[k].first > cur) Emit(cur, a[k].first - 1, mask);
+      if (a[k].first > cur) emit(cur, a[k].first - 1);
       if (a[k].last >= last) return;
       cur = std::max(cur, a[k].last + 1);
     }
-    Emit(cur, last, mask);
+    emit(cur, last);
   }
 
  private:
-  void Emit(u128 first, u128 last, SourceMask mask) {
-    out_->ranges.push_back(Range{first, last});
-    if (keep_sources_) out_->sources.push_back(mask);
-    if (keep_expires_) out_->expires.push_back(expires_);
+  const std::vector<Range>& allow_;
+  size_t j_ = 0;
+};
+
+// Receives ranges in ascending order and appends them to *out minus every address of `allow`,
+// each piece keeping the mask (and expiry) of the range it was cut from.
+class SubtractingSink {
+ public:
+  SubtractingSink(const std::vector<Range>& allow, FamilyRanges* out, bool keep_sources,
+                  bool keep_expires = false)
+      : cutter_(allow), out_(out), keep_sources_(keep_sources), keep_expires_(keep_expires) {}
+
+  void Add(u128 first, u128 last, SourceMask mask, int64_t expires = 0) {
+    cutter_.Cut(first, last, [&](u128 piece_first, u128 piece_last) {
+      out_->ranges.push_back(Range{piece_first, piece_last});
+      if (keep_sources_) out_->sources.push_back(mask);
+      if (keep_expires_) out_->expires.push_back(expires);
+    });
   }
 
-  const std::vector<Range>& allow_;
+ private:
+  AllowCutter cutter_;
   FamilyRanges* out_;
   bool keep_sources_;
   bool keep_expires_;
-  int64_t expires_ = 0;  // of the range being cut
-  size_t j_ = 0;
 };
 
 // Sorts items by first address and folds duplicates, containment, overlap and adjacency into
@@ -259,6 +270,58 @@ void SubtractFamily(const FamilyRanges& block, const FamilyRanges& allow, Family
   }
 }
 
+// Makes room for `shift` more elements at the front of (*v)[0, n): the n elements move to
+// [shift, n + shift). Reserves exactly first, as resize alone would double the capacity.
+template <typename T>
+void MoveToTail(std::vector<T>* v, size_t n, size_t shift) {
+  v->reserve(n + shift);
+  v->resize(n + shift);
+  std::move_backward(v->begin(), v->begin() + n, v->begin() + n + shift);
+}
+
+void SubtractFamilyInPlace(FamilyRanges* block, const std::vector<Range>& allow) {
+  std::vector<Range>& ranges = block->ranges;
+  const size_t n = ranges.size();
+  if (n == 0 || allow.empty()) return;
+  const bool keep_sources = !block->sources.empty();
+  const bool keep_expires = !block->expires.empty();
+  // A forward rewrite writes the pieces of range i over slots the ranges before it held; it
+  // may run ahead of the reading only where an allow range splits a block range in two. The
+  // largest such lead is `shift`: with the input moved that far to the tail, no piece is
+  // written over a range not yet read.
+  size_t count = 0;
+  size_t shift = 0;
+  {
+    AllowCutter counter(allow);
+    for (size_t i = 0; i < n; ++i) {
+      counter.Cut(ranges[i].first, ranges[i].last, [&](u128, u128) { ++count; });
+      if (count > i + 1) shift = std::max(shift, count - (i + 1));
+    }
+  }
+  if (shift > 0) {
+    MoveToTail(&ranges, n, shift);
+    if (keep_sources) MoveToTail(&block->sources, n, shift);
+    if (keep_expires) MoveToTail(&block->expires, n, shift);
+  }
+  AllowCutter cutter(allow);
+  size_t written = 0;
+  for (size_t i = shift; i < n + shift; ++i) {
+    // Read before the pieces are written: the last of them may land on this very slot.
+    const Range range = ranges[i];
+    const SourceMask mask = keep_sources ? block->sources[i] : 0;
+    const int64_t expires = keep_expires ? block->expires[i] : 0;
+    cutter.Cut(range.first, range.last, [&](u128 first, u128 last) {
+      ranges[written] = Range{first, last};
+      if (keep_sources) block->sources[written] = mask;
+      if (keep_expires) block->expires[written] = expires;
+      ++written;
+    });
+  }
+  ranges.resize(count);
+  if (keep_sources) block->sources.resize(count);
+  if (keep_expires) block->expires.resize(count);
+}
+
 }  // namespace
 
 IntervalSet Subtract(const IntervalSet& block, const IntervalSet& allow) {
@@ -266,6 +329,11 @@ IntervalSet Subtract(const IntervalSet& block, const IntervalSet& allow) {
   SubtractFamily(block.v4, allow.v4, &out.v4);
   SubtractFamily(block.v6, allow.v6, &out.v6);
   return out;
+}
+
+void SubtractInPlace(IntervalSet* block, const IntervalSet& allow) {
+  SubtractFamilyInPlace(&block->v4, allow.v4.ranges);
+  SubtractFamilyInPlace(&block->v6, allow.v6.ranges);
 }
 
 long Find(const FamilyRanges& set, u128 addr) {

@@ -93,6 +93,11 @@ IntervalSet ProtectedRanges();
 // Removes every address of `allow` from `block`: a blocked /16 with an allowlisted /24 inside
 // becomes the ranges around it. Provenance and expiry of the remaining pieces are kept. O(n + m).
 IntervalSet Subtract(const IntervalSet& block, const IntervalSet& allow);
+// Subtract's result (ranges, sources, expires) left in *block, without a second copy of it:
+// for a set of millions of ranges and an `allow` of tens. O(n + m) in two passes; the vectors
+// grow by a few slots only where an allow range splits a block range in two (their capacity is
+// kept, not shrunk).
+void SubtractInPlace(IntervalSet* block, const IntervalSet& allow);
 
 // Builds an interval set from plain prefixes (allowlists); no policy applied.
 IntervalSet FromPrefixes(std::span<const Prefix> prefixes);

@@ -16,12 +16,14 @@
 #include <ctime>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/build.h"
 #include "core/diff.h"
 #include "core/interval_set.h"
 #include "core/prefix.h"
+#include "core/timed.h"
 
 namespace iocwall {
 namespace {
@@ -119,16 +121,19 @@ Cycle RunCycle(std::string body, const IntervalSet& allow, const IntervalSet& ke
   auto t1 = Clock::now();
   std::string().swap(body);  // the page bodies are gone once parsed
   // Two sources, as two collections would be, in force with no expiry: the agent's own build
-  // path (core/build.h), as Agent::Build runs it.
+  // path (core/build.h), each entry added straight into a TimedBuilder (no TimedPrefix copy of
+  // the list), then normalised and carved out in place.
   const size_t half = prefixes.size() / 2;
-  std::vector<TimedPrefix> tagged;
-  tagged.reserve(prefixes.size());
+  NormaliseStats nstats;
+  TimedBuilder builder(Policy{}, &nstats);
+  const size_t v4 = std::count_if(prefixes.begin(), prefixes.end(),
+                                  [](const Prefix& p) { return p.family == Family::kV4; });
+  builder.Reserve(v4, prefixes.size() - v4);
   for (size_t i = 0; i < prefixes.size(); ++i) {
-    tagged.push_back({prefixes[i], i < half ? 0u : 1u, kNeverExpires});
+    builder.Add(prefixes[i], i < half ? 0u : 1u, kNeverExpires);
   }
   std::vector<Prefix>().swap(prefixes);
-  NormaliseStats nstats;
-  IntervalSet desired = BuildDesired(tagged, Policy{}, allow, &nstats);
+  IntervalSet desired = BuildDesired(std::move(builder), allow);
   auto t2 = Clock::now();
   SetDiff diff = Diff(kernel, desired);
   auto t3 = Clock::now();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/same_set.h"
+
 namespace iocwall {
 namespace {
 
@@ -33,6 +35,15 @@ IntervalSet Norm(std::initializer_list<std::pair<const char*, uint32_t>> list,
                  const Policy& policy = Policy{}, NormaliseStats* stats = nullptr) {
   std::vector<TaggedPrefix> t = Tagged(list);
   return Normalise(t, policy, stats);
+}
+
+// Subtract, and SubtractInPlace on a copy of `block`, which must leave exactly the same vectors.
+IntervalSet Sub(const IntervalSet& block, const IntervalSet& allow) {
+  IntervalSet out = Subtract(block, allow);
+  IntervalSet in_place = block;
+  SubtractInPlace(&in_place, allow);
+  CheckSameSet(in_place, out);
+  return out;
 }
 
 TEST(Normalise, MergesDuplicatesContainmentOverlapAndAdjacency) {
@@ -175,7 +186,7 @@ TEST(Subtract, CarvesAllowlistOutKeepingProvenance) {
   IntervalSet block = Norm({{"10.0.0.0/16", 4}, {"192.0.2.0/24", 1}, {"198.51.100.0/24", 2}});
   std::vector<Prefix> allow = {P("10.0.5.0/24"), P("192.0.2.0/24"), P("198.51.100.255"),
                                P("198.51.100.0")};
-  IntervalSet out = Subtract(block, FromPrefixes(allow));
+  IntervalSet out = Sub(block, FromPrefixes(allow));
   EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"10.0.0.0-10.0.4.255", "10.0.6.0-10.0.255.255",
                                                 "198.51.100.1-198.51.100.254"}));
   EXPECT_EQ(out.v4.sources, (std::vector<SourceMask>{SourceBit(4), SourceBit(4), SourceBit(2)}));
@@ -185,7 +196,7 @@ TEST(Subtract, OneAllowRangeAcrossSeveralBlockRanges) {
   IntervalSet block = Norm({{"10.0.0.0/24", 0}, {"10.0.2.0/24", 0}, {"10.0.4.0/24", 0}});
   std::vector<Prefix> allow = {P("10.0.0.128/25"), P("10.0.1.0/24"), P("10.0.2.0/23"),
                                P("10.0.4.0/25")};
-  IntervalSet out = Subtract(block, FromPrefixes(allow));
+  IntervalSet out = Sub(block, FromPrefixes(allow));
   EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"10.0.0.0/25", "10.0.4.128/25"}));
 }
 
@@ -193,12 +204,12 @@ TEST(Subtract, ProtectedRangesNeverBlocked) {
   IntervalSet block =
       Norm({{"127.0.0.1", 0}, {"100.0.0.0/8", 0}, {"::1", 1}, {"fe80::/16", 1}, {"2001:db8::1", 1}},
            Policy{0, 0});
-  IntervalSet out = Subtract(block, ProtectedRanges());
+  IntervalSet out = Sub(block, ProtectedRanges());
   EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"100.0.0.0/8"}));
   EXPECT_EQ(Text(out.v6, Family::kV6), (Strings{"2001:db8::1"}));
   // Whatever a permissive policy lets through, loopback is cut out of it.
   IntervalSet wide = Norm({{"96.0.0.0/3", 0}}, Policy{0, 0});
-  out = Subtract(wide, ProtectedRanges());
+  out = Sub(wide, ProtectedRanges());
   EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"96.0.0.0-126.255.255.255"}));
 }
 
@@ -233,11 +244,82 @@ TEST(NormaliseAndSubtract, EqualsTheTwoSteps) {
 TEST(Subtract, WithoutProvenanceAndEmptySides) {
   IntervalSet block = FromPrefixes(std::vector<Prefix>{P("10.0.0.0/8")});
   EXPECT_TRUE(block.v4.sources.empty());
-  IntervalSet out = Subtract(block, IntervalSet{});
+  IntervalSet out = Sub(block, IntervalSet{});
   EXPECT_EQ(out.v4.ranges, block.v4.ranges);
   EXPECT_TRUE(out.v4.sources.empty());
-  EXPECT_EQ(Subtract(IntervalSet{}, block).size(), 0u);
-  EXPECT_EQ(Subtract(block, block).size(), 0u);
+  EXPECT_EQ(Sub(IntervalSet{}, block).size(), 0u);
+  EXPECT_EQ(Sub(block, block).size(), 0u);
+}
+
+TEST(SubtractInPlace, SplitsGrowTheSetAndEachPieceKeepsItsMaskAndExpiry) {
+  IntervalSet block = Norm({{"10.0.0.0/24", 0}, {"10.0.1.0/24", 1}, {"10.0.3.0/24", 2}});
+  ASSERT_EQ(block.v4.size(), 2u);
+  block.v4.expires = {100, 300};
+  // Three holes in the first range, one in the second: the set grows from 2 ranges to 6, and
+  // the pieces of the first range are written before the second range is read.
+  std::vector<Prefix> allow = {P("10.0.0.5"), P("10.0.0.9"), P("10.0.1.7"), P("10.0.3.8/29")};
+  IntervalSet out = Sub(block, FromPrefixes(allow));
+  EXPECT_EQ(Text(out.v4, Family::kV4),
+            (Strings{"10.0.0.0-10.0.0.4", "10.0.0.6-10.0.0.8", "10.0.0.10-10.0.1.6",
+                     "10.0.1.8-10.0.1.255", "10.0.3.0/29", "10.0.3.16-10.0.3.255"}));
+  const SourceMask first = SourceBit(0) | SourceBit(1);
+  EXPECT_EQ(out.v4.sources,
+            (std::vector<SourceMask>{first, first, first, first, SourceBit(2), SourceBit(2)}));
+  EXPECT_EQ(out.v4.expires, (std::vector<int64_t>{100, 100, 100, 100, 300, 300}));
+}
+
+TEST(SubtractInPlace, TrimsAndWholeRemovalsReuseTheVectors) {
+  IntervalSet block = Norm({{"10.0.0.0/24", 0},
+                            {"10.0.2.0/24", 1},
+                            {"10.0.4.0/24", 2},
+                            {"2001:db8::/64", 3},
+                            {"2001:db8:1::/64", 4}});
+  block.v4.expires = {100, 200, 300};
+  const Range* ranges = block.v4.ranges.data();
+  const SourceMask* sources = block.v4.sources.data();
+  const int64_t* expires = block.v4.expires.data();
+  const size_t capacity = block.v4.ranges.capacity();
+  std::vector<Prefix> allow = {P("10.0.0.0/25"), P("10.0.2.0/24"), P("10.0.4.128/25"),
+                               P("2001:db8::/48")};
+  const IntervalSet want = Subtract(block, FromPrefixes(allow));
+  SubtractInPlace(&block, FromPrefixes(allow));
+  EXPECT_EQ(Text(block.v4, Family::kV4), (Strings{"10.0.0.128/25", "10.0.4.0/25"}));
+  EXPECT_EQ(block.v4.sources, (std::vector<SourceMask>{SourceBit(0), SourceBit(2)}));
+  EXPECT_EQ(block.v4.expires, (std::vector<int64_t>{100, 300}));
+  EXPECT_EQ(block.v4.ranges, want.v4.ranges);
+  EXPECT_EQ(block.v6.ranges, want.v6.ranges);
+  EXPECT_EQ(block.v6.sources, want.v6.sources);
+  EXPECT_TRUE(block.v6.expires.empty());
+  // No range was split: the result was written over the input, not into a copy.
+  EXPECT_EQ(block.v4.ranges.data(), ranges);
+  EXPECT_EQ(block.v4.sources.data(), sources);
+  EXPECT_EQ(block.v4.expires.data(), expires);
+  EXPECT_EQ(block.v4.ranges.capacity(), capacity);
+}
+
+TEST(SubtractInPlace, AllowAtTheFirstAndLastAddressOfEachFamily) {
+  IntervalSet all = Norm({{"0.0.0.0/0", 0}, {"::/0", 1}}, Policy{0, 0});
+  std::vector<Prefix> edges = {P("0.0.0.0"), P("255.255.255.255"), P("::"),
+                               P("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")};
+  IntervalSet out = Sub(all, FromPrefixes(edges));
+  EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"0.0.0.1-255.255.255.254"}));
+  EXPECT_EQ(Text(out.v6, Family::kV6), (Strings{"::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"}));
+  // A split of the whole space: the pieces start at the first address and end at the last.
+  out = Sub(all, FromPrefixes(std::vector<Prefix>{P("10.0.0.0/8"), P("2001:db8::/32")}));
+  EXPECT_EQ(Text(out.v4, Family::kV4),
+            (Strings{"0.0.0.0-9.255.255.255", "11.0.0.0-255.255.255.255"}));
+  EXPECT_EQ(Text(out.v6, Family::kV6),
+            (Strings{"::-2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+                     "2001:db9::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}));
+  // Allow ranges from the first address on: only the first address is left, or a split.
+  std::vector<Prefix> middle = {P("0.0.0.1"),   P("0.0.0.2/31"), P("0.0.0.4/30"),
+                                P("1.0.0.0/8"), P("::1"),        P("::2")};
+  IntervalSet edge_ranges =
+      Norm({{"0.0.0.0/29", 0}, {"1.0.0.0/8", 0}, {"::/126", 1}}, Policy{0, 0});
+  out = Sub(edge_ranges, FromPrefixes(middle));
+  EXPECT_EQ(Text(out.v4, Family::kV4), (Strings{"0.0.0.0"}));
+  EXPECT_EQ(Text(out.v6, Family::kV6), (Strings{"::", "::3"}));
+  EXPECT_EQ(Sub(all, all).size(), 0u);
 }
 
 TEST(FromPrefixes, MergesWithoutPolicy) {

@@ -15,6 +15,7 @@
 #include "core/diff.h"
 #include "core/interval_set.h"
 #include "core/prefix.h"
+#include "tests/unit/same_set.h"
 
 namespace iocwall {
 namespace {
@@ -260,6 +261,76 @@ TEST(Property, NormaliseSubtractAndDiffAgainstBitmaps) {
     ASSERT_TRUE(Diff(desired, desired).empty());
     previous = desired;
   }
+}
+
+// --- SubtractInPlace against Subtract ---------------------------------------------------
+
+// Where a random set lies: at the very start of the family, in its middle, or at its very
+// end (the last range may hold the family's last address: no address after it).
+constexpr size_t kSpan = 512;
+u128 RandomBase(std::mt19937_64& rng, Family f) {
+  switch (rng() % 3) {
+    case 0:
+      return 0;
+    case 1:
+      return f == Family::kV4 ? u128{0x0a000000u} : u128{0x20010db8} << 96;
+    default:
+      return MaxAddress(f) - (kSpan - 1);
+  }
+}
+
+// Sorted, disjoint ranges in [base, base + kSpan), touching each other where `touching` (a
+// timed set splits where the expiry changes), sometimes reaching the span's last address.
+std::vector<Range> RandomRanges(std::mt19937_64& rng, u128 base, size_t count, bool touching,
+                                size_t max_len) {
+  std::vector<Range> out;
+  size_t at = rng() % 3;  // 0: the first address of the span
+  for (; count > 0 && at < kSpan; --count) {
+    size_t last = std::min(at + rng() % max_len, kSpan - 1);
+    if (count == 1 && rng() % 3 == 0) last = kSpan - 1;
+    out.push_back({base + at, base + last});
+    at = last + 1 + rng() % 4 + (touching ? 0 : 1);
+  }
+  return out;
+}
+
+TEST(Property, SubtractInPlaceEqualsSubtract) {
+  std::mt19937_64 rng(1307);
+  size_t grown = 0, emptied = 0, shrunk = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    SCOPED_TRACE("iteration " + std::to_string(iter));
+    IntervalSet block, allow;
+    for (Family f : {Family::kV4, Family::kV6}) {
+      const u128 base = RandomBase(rng, f);
+      FamilyRanges& b = block.of(f);
+      b.ranges = RandomRanges(rng, base, rng() % 5 == 0 ? 0 : rng() % 40, true, 24);
+      // With and without the parallel vectors, each on its own.
+      if (rng() % 2) {
+        for (size_t i = 0; i < b.ranges.size(); ++i) b.sources.push_back(rng() % 8 + 1);
+      }
+      if (rng() % 2) {
+        for (size_t i = 0; i < b.ranges.size(); ++i) b.expires.push_back(rng() % 4 * 100);
+      }
+      // Mostly short allow ranges (splits), some as long as the span (whole removals).
+      allow.of(f).ranges = rng() % 10 == 0
+                               ? std::vector<Range>{{base, base + (kSpan - 1)}}
+                               : RandomRanges(rng, base, rng() % 12, rng() % 2, rng() % 2 ? 3 : 64);
+    }
+    const IntervalSet want = Subtract(block, allow);
+    IntervalSet got = block;
+    SubtractInPlace(&got, allow);
+    ASSERT_NO_FATAL_FAILURE(CheckSameSet(got, want));
+    for (Family f : {Family::kV4, Family::kV6}) {
+      const size_t before = block.of(f).size(), after = want.of(f).size();
+      grown += after > before;
+      shrunk += after < before && after > 0;
+      emptied += before > 0 && after == 0;
+    }
+  }
+  // The generator reached each case that moves the input differently.
+  EXPECT_GT(grown, 1000u);
+  EXPECT_GT(shrunk, 1000u);
+  EXPECT_GT(emptied, 1000u);
 }
 
 // --- Parsing and formatting against glibc -------------------------------------------------

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/build.h"
+#include "tests/unit/same_set.h"
+
 namespace iocwall {
 namespace {
 
@@ -24,6 +27,27 @@ Range R(const char* text) {
 }
 
 Range R(const char* first, const char* last) { return {P(first).First(), P(last).Last()}; }
+
+void ExpectSameStats(const NormaliseStats& got, const NormaliseStats& want) {
+  EXPECT_EQ(got.input, want.input);
+  EXPECT_EQ(got.too_short, want.too_short);
+  EXPECT_EQ(got.too_short_samples, want.too_short_samples);
+}
+
+// NormaliseTimed(in), checked against a TimedBuilder fed the same entries one at a time with
+// no Reserve hint: the same set and the same stats.
+IntervalSet Normalised(const std::vector<TimedPrefix>& in, const Policy& policy,
+                       NormaliseStats* stats) {
+  NormaliseStats want_stats;
+  IntervalSet want = NormaliseTimed(in, policy, &want_stats);
+  NormaliseStats got_stats;
+  TimedBuilder builder(policy, &got_stats);
+  for (const TimedPrefix& t : in) builder.Add(t.prefix, t.source, t.expires);
+  CheckSameSet(builder.Finish(), want);
+  ExpectSameStats(got_stats, want_stats);
+  if (stats) *stats = want_stats;
+  return want;
+}
 
 TEST(LaterExpiry, NeverWins) {
   EXPECT_EQ(LaterExpiry(100, 200), 200);
@@ -41,7 +65,7 @@ TEST(LaterExpiry, NeverWins) {
 
 TEST(NormaliseTimed, LongerLivedHostInsideABlockSplitsIt) {
   std::vector<TimedPrefix> in = {{P("192.0.2.0/24"), 0, 100}, {P("192.0.2.5"), 1, 200}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   ASSERT_EQ(s.v4.ranges, (std::vector<Range>{R("192.0.2.0", "192.0.2.4"), R("192.0.2.5"),
                                              R("192.0.2.6", "192.0.2.255")}));
   EXPECT_EQ(s.v4.expires, (std::vector<int64_t>{100, 200, 100}));
@@ -53,7 +77,7 @@ TEST(NormaliseTimed, LongerLivedHostInsideABlockSplitsIt) {
 
 TEST(NormaliseTimed, ShorterLivedHostInsideABlockDisappears) {
   std::vector<TimedPrefix> in = {{P("192.0.2.0/24"), 0, 100}, {P("192.0.2.5"), 1, 50}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   EXPECT_EQ(s.v4.ranges, (std::vector<Range>{R("192.0.2.0/24")}));
   EXPECT_EQ(s.v4.expires, (std::vector<int64_t>{100}));
   EXPECT_EQ(s.v4.sources, (std::vector<SourceMask>{SourceBit(0) | SourceBit(1)}));
@@ -61,7 +85,7 @@ TEST(NormaliseTimed, ShorterLivedHostInsideABlockDisappears) {
 
 TEST(NormaliseTimed, NeverIsLaterThanAnyTime) {
   std::vector<TimedPrefix> in = {{P("10.0.0.0/8"), 0, 0}, {P("10.1.0.0/16"), 0, 4'000'000'000}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   EXPECT_EQ(s.v4.ranges, (std::vector<Range>{R("10.0.0.0/8")}));
   EXPECT_EQ(s.v4.expires, (std::vector<int64_t>{0}));
 }
@@ -72,7 +96,7 @@ TEST(NormaliseTimed, AdjacentMergeOnlyWithEqualExpiry) {
                                  {P("10.0.1.0/24"), 0, 300},
                                  {P("10.0.1.0/24"), 2, 300},
                                  {P("10.0.2.0/24"), 0, 100}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   EXPECT_EQ(s.v4.ranges,
             (std::vector<Range>{R("10.0.0.0/24"), R("10.0.1.0/24"), R("10.0.2.0/24")}));
   EXPECT_EQ(s.v4.expires, (std::vector<int64_t>{100, 300, 100}));
@@ -83,7 +107,7 @@ TEST(NormaliseTimed, AdjacentMergeOnlyWithEqualExpiry) {
 TEST(NormaliseTimed, DuplicatesKeepTheLatestExpiry) {
   std::vector<TimedPrefix> in = {
       {P("2001:db8::1"), 0, 100}, {P("2001:db8::1"), 3, 300}, {P("2001:db8::1"), 1, 200}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   EXPECT_EQ(s.v6.ranges, (std::vector<Range>{R("2001:db8::1")}));
   EXPECT_EQ(s.v6.expires, (std::vector<int64_t>{300}));
 }
@@ -93,7 +117,7 @@ TEST(NormaliseTimed, TopOfTheAddressSpace) {
                                  {P("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124"), 0, 200},
                                  {P("255.255.255.0/24"), 0, 100},
                                  {P("255.255.255.255"), 0, 50}};
-  IntervalSet s = NormaliseTimed(in, Policy{0, 0}, nullptr);
+  IntervalSet s = Normalised(in, Policy{0, 0}, nullptr);
   EXPECT_EQ(s.v6.ranges, (std::vector<Range>{R("ffff::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffef"),
                                              R("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124")}));
   EXPECT_EQ(s.v6.expires, (std::vector<int64_t>{100, 200}));
@@ -103,7 +127,7 @@ TEST(NormaliseTimed, TopOfTheAddressSpace) {
 TEST(NormaliseTimed, PolicyRefusesShortPrefixes) {
   std::vector<TimedPrefix> in = {{P("10.0.0.0/7"), 0, 100}, {P("192.0.2.1"), 0, 100}};
   NormaliseStats stats;
-  IntervalSet s = NormaliseTimed(in, Policy{}, &stats);
+  IntervalSet s = Normalised(in, Policy{}, &stats);
   EXPECT_EQ(stats.input, 2u);
   EXPECT_EQ(stats.too_short, 1u);
   ASSERT_EQ(stats.too_short_samples.size(), 1u);
@@ -111,9 +135,73 @@ TEST(NormaliseTimed, PolicyRefusesShortPrefixes) {
   EXPECT_EQ(s.v4.ranges, (std::vector<Range>{R("192.0.2.1")}));
 }
 
+TEST(TimedBuilder, IsEmptyAfterFinishAndCountsLikeNormaliseTimed) {
+  NormaliseStats stats;
+  TimedBuilder builder(Policy{}, &stats);
+  builder.Reserve(1, 0);  // a hint only: more entries than reserved, of both families
+  builder.Add(P("192.0.2.0/24"), 0, 100);
+  builder.Add(P("2001:db8::/64"), 1, 0);
+  builder.Add(P("10.0.0.0/7"), 2, 100);  // refused
+  builder.Add(P("192.0.2.5"), 3, 200);
+  const IntervalSet first = builder.Finish();
+  EXPECT_EQ(first.v4.ranges, (std::vector<Range>{R("192.0.2.0", "192.0.2.4"), R("192.0.2.5"),
+                                                 R("192.0.2.6", "192.0.2.255")}));
+  EXPECT_EQ(first.v4.expires, (std::vector<int64_t>{100, 200, 100}));
+  EXPECT_EQ(first.v6.ranges, (std::vector<Range>{R("2001:db8::/64")}));
+  EXPECT_EQ(first.v6.sources, (std::vector<SourceMask>{SourceBit(1)}));
+  EXPECT_EQ(stats.input, 4u);
+  EXPECT_EQ(stats.too_short, 1u);
+  // Nothing of the first set is left in the builder.
+  const IntervalSet none = builder.Finish();
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_TRUE(none.v4.sources.empty());
+  EXPECT_TRUE(none.v4.expires.empty());
+  builder.Add(P("198.51.100.7"), 4, 300);
+  const IntervalSet second = builder.Finish();
+  EXPECT_EQ(second.v4.ranges, (std::vector<Range>{R("198.51.100.7")}));
+  EXPECT_EQ(second.v4.sources, (std::vector<SourceMask>{SourceBit(4)}));
+  EXPECT_TRUE(second.v6.ranges.empty());
+  EXPECT_EQ(stats.input, 5u) << "the stats go on counting across sets";
+}
+
+TEST(BuildDesired, FromABuilderEqualsFromAListAndTheTwoSteps) {
+  const std::vector<TimedPrefix> in = {{P("192.0.2.0/24"), 0, 100}, {P("192.0.2.5"), 1, 200},
+                                       {P("127.0.0.0/16"), 0, 0},   {P("198.51.100.0/24"), 2, 50},
+                                       {P("10.0.0.0/7"), 0, 0},     {P("fe80::/64"), 1, 0},
+                                       {P("2001:db8::/48"), 3, 400}};
+  const IntervalSet never =
+      NeverBlocked(std::vector<Prefix>{P("192.0.2.5"), P("198.51.100.128/26")},
+                   std::vector<Prefix>{P("2001:db8::1")});
+  NormaliseStats list_stats;
+  IntervalSet list_seen;
+  const IntervalSet from_list =
+      BuildDesired(in, Policy{}, never, &list_stats, [&](const IntervalSet& s) { list_seen = s; });
+  NormaliseStats builder_stats;
+  TimedBuilder builder(Policy{}, &builder_stats);
+  for (const TimedPrefix& t : in) builder.Add(t.prefix, t.source, t.expires);
+  IntervalSet builder_seen;
+  const IntervalSet from_builder =
+      BuildDesired(std::move(builder), never, [&](const IntervalSet& s) { builder_seen = s; });
+  const IntervalSet merged = NormaliseTimed(in, Policy{}, nullptr);
+  CheckSameSet(from_builder, Subtract(merged, never));
+  CheckSameSet(from_list, Subtract(merged, never));
+  CheckSameSet(builder_seen, merged);
+  CheckSameSet(list_seen, merged);
+  ExpectSameStats(builder_stats, list_stats);
+  EXPECT_EQ(builder_stats.too_short, 1u);
+  EXPECT_EQ(from_builder.v4.ranges,
+            (std::vector<Range>{R("192.0.2.0", "192.0.2.4"), R("192.0.2.6", "192.0.2.255"),
+                                R("198.51.100.0/25"), R("198.51.100.192/26")}));
+  EXPECT_EQ(from_builder.v4.expires, (std::vector<int64_t>{100, 100, 50, 50}));
+  EXPECT_EQ(from_builder.v6.ranges,
+            (std::vector<Range>{R("2001:db8::"),
+                                R("2001:db8::2", "2001:db8:0:ffff:ffff:ffff:ffff:ffff")}));
+  EXPECT_EQ(BuildDesired(TimedBuilder(Policy{}, nullptr), never).size(), 0u);
+}
+
 TEST(SubtractTimed, PiecesKeepTheirExpiry) {
   std::vector<TimedPrefix> in = {{P("203.0.113.0/24"), 0, 100}, {P("203.0.113.200"), 1, 500}};
-  IntervalSet block = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet block = Normalised(in, Policy{}, nullptr);
   IntervalSet allow = FromPrefixes(std::vector<Prefix>{P("203.0.113.64/26")});
   IntervalSet out = Subtract(block, allow);
   EXPECT_EQ(out.v4.ranges,
@@ -132,7 +220,7 @@ TEST(DropExpired, RemovesPastRangesKeepingVectorsParallel) {
                                  {P("10.0.0.3"), 1, 0},
                                  {P("10.0.0.5"), 2, 99},
                                  {P("2001:db8::1"), 0, 100}};
-  IntervalSet s = NormaliseTimed(in, Policy{}, nullptr);
+  IntervalSet s = Normalised(in, Policy{}, nullptr);
   EXPECT_EQ(DropExpired(&s, 100), 3u);
   EXPECT_EQ(s.v4.ranges, (std::vector<Range>{R("10.0.0.3")}));
   EXPECT_EQ(s.v4.expires, (std::vector<int64_t>{0}));
@@ -212,8 +300,8 @@ TEST(DiffTimed, MassRenewalRefreshesEveryRange) {
     before.push_back({p, 0, 1'000'004});
     after.push_back({p, 0, 1'003'600});
   }
-  IntervalSet a = NormaliseTimed(before, Policy{}, nullptr);
-  IntervalSet b = NormaliseTimed(after, Policy{}, nullptr);
+  IntervalSet a = Normalised(before, Policy{}, nullptr);
+  IntervalSet b = Normalised(after, Policy{}, nullptr);
   ASSERT_EQ(a.v4.size(), 5000u);
   TimedSetDiff d = DiffTimed(a, b, 1);
   EXPECT_EQ(d.v4.refreshed, 5000u);
@@ -342,6 +430,41 @@ TEST(TimedProperty, NormaliseTimedMatchesAddressByAddressReference) {
         }
       }
       ASSERT_EQ(merged, plain.of(w.family).ranges);
+    }
+  }
+}
+
+// The builder fed entry by entry, reused from one set to the next, with a right, a short or a
+// long Reserve hint: NormaliseTimed's set and stats, and the address-by-address reference.
+TEST(TimedProperty, BuilderEqualsNormaliseTimedAndTheReference) {
+  std::mt19937_64 rng(909);
+  NormaliseStats stats;
+  TimedBuilder reused(Policy{26, 122}, &stats);
+  for (int iter = 0; iter < 3000; ++iter) {
+    SCOPED_TRACE("iteration " + std::to_string(iter));
+    const std::vector<TimedPrefix> in = RandomInput(rng);
+    stats = NormaliseStats{};
+    switch (rng() % 3) {
+      case 0:
+        reused.Reserve(in.size(), in.size());
+        break;
+      case 1:
+        reused.Reserve(in.size() / 4, 0);
+        break;
+      default:
+        break;  // no hint
+    }
+    for (const TimedPrefix& t : in) reused.Add(t.prefix, t.source, t.expires);
+    const IntervalSet got = reused.Finish();
+    NormaliseStats want_stats;
+    const IntervalSet want = NormaliseTimed(in, Policy{26, 122}, &want_stats);
+    ASSERT_NO_FATAL_FAILURE(CheckSameSet(got, want));
+    ASSERT_NO_FATAL_FAILURE(ExpectSameStats(stats, want_stats));
+    for (const Window& w : kWindows) {
+      const FamilyRanges ref = NaivePieces(in, w, Policy{26, 122});
+      ASSERT_EQ(got.of(w.family).ranges, ref.ranges);
+      ASSERT_EQ(got.of(w.family).expires, ref.expires);
+      ASSERT_EQ(got.of(w.family).sources, ref.sources);
     }
   }
 }

@@ -228,14 +228,14 @@ void Agent::LoadSnapshots() {
   }
 }
 
-std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
+void Agent::LastGoodEntries(Entries* entries, size_t* with_snapshot) {
   LoadSnapshots();
   const int64_t now = clock_->NowUnix();
-  std::vector<TimedPrefix> out;
   *with_snapshot = 0;
   for (size_t i = 0; i < snapshots_.size(); ++i) {
     if (!snapshots_[i]) continue;
-    const size_t before = out.size();
+    // A file found damaged halfway must add nothing.
+    const TimedBuilder::Mark mark = entries->builder.GetMark();
     auto read = state_->ReadSnapshot(sources_[i]->Name(), [&](const SnapshotEntry& e) {
       // Fail-static never extends a validity: an indicator past its end is not enforced,
       // whether or not the feed can be reached today.
@@ -244,18 +244,17 @@ std::vector<TimedPrefix> Agent::LastGoodEntries(size_t* with_snapshot) {
         NoteValidFrom(e.valid_from);
         return;
       }
-      out.push_back({e.prefix, static_cast<uint32_t>(i), e.valid_until});
+      entries->builder.Add(e.prefix, static_cast<uint32_t>(i), e.valid_until);
     });
     if (!read.ok() || !read.value()) {
       // Gone or damaged since its header was read: the store said why (and set it aside).
       if (!read.ok()) LogWarning("state: " + read.message());
-      out.resize(before);
+      entries->builder.Rollback(mark);
       snapshots_[i].reset();
       continue;
     }
     ++*with_snapshot;
   }
-  return out;
 }
 
 size_t Agent::LastGoodInForce(size_t i, int64_t now) {
@@ -295,13 +294,15 @@ void Agent::NoteValidFrom(int64_t t) {
   if (next_valid_from_ == 0 || t < next_valid_from_) next_valid_from_ = t;
 }
 
-Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged,
-                          const std::vector<ProtectedAddress>& remembered) {
-  Built b;
+Policy Agent::BuildPolicy() const {
   Policy policy;
   policy.min_prefix_v4 = config_.sync.min_prefix_v4;
   policy.min_prefix_v6 = config_.sync.min_prefix_v6;
-  NormaliseStats stats;
+  return policy;
+}
+
+Agent::Built Agent::Build(Entries* entries, const std::vector<ProtectedAddress>& remembered) {
+  Built b;
   // Each address expires at the latest validity covering it (0: never); with kernel timeouts
   // off the expiries are simply not sent.
   std::vector<Prefix> host_prefixes;
@@ -332,11 +333,11 @@ Agent::Built Agent::Build(const std::vector<TimedPrefix>& tagged,
       }
     }
   };
-  b.desired = BuildDesired(tagged, policy, NeverBlocked(config_.allowlist, host_prefixes), &stats,
-                           name_carve_outs);
-  b.too_short = stats.too_short;
+  b.desired = BuildDesired(std::move(entries->builder),
+                           NeverBlocked(config_.allowlist, host_prefixes), name_carve_outs);
+  b.too_short = entries->stats.too_short;
   std::vector<std::string> refused;
-  for (const auto& p : stats.too_short_samples) {
+  for (const auto& p : entries->stats.too_short_samples) {
     refused.push_back("refused " + p.ToString() + ": shorter than the minimum prefix length");
   }
   b.carved_out.insert(b.carved_out.begin(), refused.begin(), refused.end());
@@ -368,8 +369,9 @@ Agent::Decision Agent::Decide() {
   if (!d.failures.empty()) return d;
 
   std::vector<GuardSource> guard_sources;
-  std::vector<TimedPrefix> tagged = InForce(d.results, now, &r, &guard_sources);
-  d.built = Build(tagged);
+  Entries entries(BuildPolicy());
+  InForce(d.results, now, &r, &guard_sources, &entries);
+  d.built = Build(&entries);
   r.carved_out = d.built.carved_out;
   r.desired_v4 = d.built.desired.v4.size();
   r.desired_v6 = d.built.desired.v6.size();
@@ -446,12 +448,13 @@ FetchResult Agent::FetchSource(size_t i, int64_t now, SourceReport* out) {
   return fr;
 }
 
-std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results, int64_t now,
-                                        CycleReport* r, std::vector<GuardSource>* guard_sources) {
-  std::vector<TimedPrefix> tagged;
-  size_t total = 0;
-  for (const auto& fr : results) total += fr.prefixes.size();
-  tagged.reserve(total);
+void Agent::InForce(const std::vector<FetchResult>& results, int64_t now, CycleReport* r,
+                    std::vector<GuardSource>* guard_sources, Entries* entries) {
+  size_t v4 = 0, v6 = 0;
+  for (const auto& fr : results) {
+    for (const Prefix& p : fr.prefixes) ++(p.family == Family::kV4 ? v4 : v6);
+  }
+  entries->builder.Reserve(v4, v6);
   for (size_t i = 0; i < results.size(); ++i) {
     const FetchResult& fr = results[i];
     size_t kept = 0, expired = 0, not_yet = 0;
@@ -466,7 +469,7 @@ std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results,
         continue;
       }
       int64_t until = j < fr.valid_until.size() ? fr.valid_until[j] : kNeverExpires;
-      tagged.push_back({fr.prefixes[j], static_cast<uint32_t>(i), until});
+      entries->builder.Add(fr.prefixes[j], static_cast<uint32_t>(i), until);
       ++kept;
     }
     r->sources[i].expired = expired;
@@ -483,7 +486,6 @@ std::vector<TimedPrefix> Agent::InForce(const std::vector<FetchResult>& results,
     }
     guard_sources->push_back(g);
   }
-  return tagged;
 }
 
 size_t Agent::PreviousElements(size_t new_elements) {
@@ -497,8 +499,9 @@ size_t Agent::PreviousElements(size_t new_elements) {
   // with it), or the guard is about to refuse: take the baseline from the snapshots as they
   // stand now, so that indicators that expired since are not counted as a shrink.
   size_t with_snapshot = 0;
-  std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
-  if (with_snapshot > 0) return Build(entries).desired.size();
+  Entries entries(BuildPolicy());
+  LastGoodEntries(&entries, &with_snapshot);
+  if (with_snapshot > 0) return Build(&entries).desired.size();
   if (remembered > 0) return remembered;
   // No state and no snapshot, but the kernel may still hold a list iocwall enforced (the
   // state directory was wiped): that is the baseline. A dump, but only on this rare path.
@@ -629,7 +632,8 @@ CycleReport Agent::RunCycle(bool force) {
 
 CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
   size_t with_snapshot = 0;
-  std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
+  Entries entries(BuildPolicy());
+  LastGoodEntries(&entries, &with_snapshot);
   if (with_snapshot == 0) {
     // Never fetched anything: there is no list to stand on. Leave the kernel exactly as it
     // is rather than enforce an empty list (which would remove what someone else put there).
@@ -637,7 +641,7 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
     if (r.outcome == Outcome::kKeptLastGood) r.outcome = Outcome::kNothing;
     return r;
   }
-  Built b = Build(entries, restoring_ ? last_.host_protected : std::vector<ProtectedAddress>{});
+  Built b = Build(&entries, restoring_ ? last_.host_protected : std::vector<ProtectedAddress>{});
   ApplyResult ar;
   Status s = backend_->Reconcile(b.desired, &ar);
   r.apply = ar;
@@ -924,14 +928,15 @@ Result<Plan> Agent::DryRun(bool force) {
   }
   if (plan.outcome == Outcome::kKeptLastGood || plan.outcome == Outcome::kGuardRefused) {
     size_t with_snapshot = 0;
-    std::vector<TimedPrefix> entries = LastGoodEntries(&with_snapshot);
+    Entries entries(BuildPolicy());
+    LastGoodEntries(&entries, &with_snapshot);
     if (with_snapshot == 0) {
       plan.outcome = Outcome::kNothing;
       plan.summary = why + "; no last good list yet: the kernel would be left as it is";
       plan.table_present = ks.table_present;
       return plan;
     }
-    plan.desired = Build(entries).desired;
+    plan.desired = Build(&entries).desired;
     plan.summary = why + "; the last good list would stay enforced";
   } else {
     plan.outcome = Outcome::kEnforcedFresh;

@@ -158,10 +158,19 @@ class Agent {
     size_t too_short = 0;
     std::vector<ProtectedAddress> host;  // the host's addresses left out
   };
+  // The entries a list is built from, collected straight into the core's compact form (no
+  // copy of the list: a million entries tagged one by one were 48 MB more at peak).
+  struct Entries {
+    explicit Entries(const Policy& policy) : builder(policy, &stats) {}
+    Entries(const Entries&) = delete;
+    Entries& operator=(const Entries&) = delete;
+    NormaliseStats stats;  // before builder: it counts into it
+    TimedBuilder builder;
+  };
+  Policy BuildPolicy() const;
   // Sources' entries (tagged with their index) -> what the kernel must hold. `remembered`:
   // host addresses to leave out besides the ones the host has now (restore, early in boot).
-  Built Build(const std::vector<TimedPrefix>& tagged,
-              const std::vector<ProtectedAddress>& remembered = {});
+  Built Build(Entries* entries, const std::vector<ProtectedAddress>& remembered = {});
   // Everything a cycle decides before it touches the kernel; RunCycle and DryRun share it.
   struct Decision {
     CycleReport report;  // sources, carve-outs, guard reasons filled
@@ -174,14 +183,14 @@ class Agent {
   FetchResult FetchSource(size_t index, int64_t now, SourceReport* report);
   // The fetched entries valid now, tagged with their source's index; counts the others in the
   // sources' reports and gives the guards their figures.
-  std::vector<TimedPrefix> InForce(const std::vector<FetchResult>& results, int64_t now,
-                                   CycleReport* report, std::vector<GuardSource>* guard_sources);
+  void InForce(const std::vector<FetchResult>& results, int64_t now, CycleReport* report,
+               std::vector<GuardSource>* guard_sources, Entries* entries);
   // The guards' baseline: elements the last good list holds now.
   size_t PreviousElements(size_t new_elements);
   void RecordCommit(const IntervalSet& desired, const ApplyResult& ar, CycleReport* r);
   void RemoveStaleTables(CycleReport* r);
   // Entries of the last good snapshots that are still valid now.
-  std::vector<TimedPrefix> LastGoodEntries(size_t* sources_with_snapshot);
+  void LastGoodEntries(Entries* entries, size_t* sources_with_snapshot);
   // Reads each source's snapshot header once per process. The entries are read from the file
   // only when a cycle needs them (a changed fetch, a failure, a restore): an unchanged cycle
   // recognises its fetch by the digest and needs no more.

@@ -64,6 +64,18 @@ class TimedBuilder {
   // (its memory released) after, ready for another set with the same policy and stats.
   IntervalSet Finish();
 
+  // A point to come back to: Rollback drops every entry added since Mark (a source whose list
+  // turned out damaged halfway through must add nothing). Stats keep what they counted.
+  struct Mark {
+    size_t v4 = 0;
+    size_t v6 = 0;
+  };
+  Mark GetMark() const { return {v4_.size(), v6_.size()}; }
+  void Rollback(Mark m) {
+    if (m.v4 < v4_.size()) v4_.resize(m.v4);
+    if (m.v6 < v6_.size()) v6_.resize(m.v6);
+  }
+
  private:
   Policy policy_;
   NormaliseStats* stats_;

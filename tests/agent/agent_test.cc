@@ -337,6 +337,23 @@ TEST_F(AgentTest, AReorderedListIsRewrittenWithItsFirstSeenKept) {
   EXPECT_NE((*second.value()).digest, (*first.value()).digest);
 }
 
+// A restore streams each last good list into the build: one found damaged after some of its
+// entries were read adds none of them (and is set aside by the store), the others still stand.
+TEST_F(AgentTest, ASnapshotDamagedHalfwayAddsNothingToARestore) {
+  ASSERT_EQ(Make()->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  std::string& file = state_.files["snap:collection a"];
+  const size_t at = file.find("2001:db8::1 ");
+  ASSERT_NE(at, std::string::npos);
+  file.replace(at, 11, "not-an-ip!!");
+  backend_ = FakeBackend();
+  auto agent = Make();
+  CycleReport r = agent->Restore();
+  EXPECT_EQ(r.outcome, Outcome::kKeptLastGood) << r.summary;
+  EXPECT_TRUE(backend_.Blocks("192.0.2.1")) << "file /b's list";
+  EXPECT_FALSE(backend_.Blocks("198.51.100.7")) << "read before the damage, rolled back";
+  EXPECT_FALSE(backend_.Blocks("2001:db8::1"));
+}
+
 TEST(FetchDigestTest, EveryFieldTheSnapshotKeepsChangesIt) {
   FetchResult fr;
   fr.prefixes = {*ParsePrefix("192.0.2.1"), *ParsePrefix("2001:db8::/48")};

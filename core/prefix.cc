@@ -371,13 +371,15 @@ ParsedLine ParseLine(std::string_view line) {
 Result<Prefix> ParsePrefixWithReason(std::string_view text) {
   text = Trim(text);
   if (text.empty()) return Status::Error("empty: expected an IP address or CIDR prefix");
-  if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
-    return Status::Error(std::string(kReasonNul));
-  }
+  // One pass for both checks (a NUL byte is the first reason given).
+  bool nul = false, blank = false;
   for (char c : text) {
-    if (c == ' ' || c == '\t' || c == '#') {
-      return Status::Error("expected one IP address or CIDR prefix, without spaces or comment");
-    }
+    nul |= c == '\0';
+    blank |= c == ' ' || c == '\t' || c == '#';
+  }
+  if (nul) return Status::Error(std::string(kReasonNul));
+  if (blank) {
+    return Status::Error("expected one IP address or CIDR prefix, without spaces or comment");
   }
   const ParsedLine r = ParseToken(text);
   if (r.kind != LineKind::kAccepted) return Status::Error(std::string(r.reason));

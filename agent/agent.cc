@@ -208,8 +208,16 @@ void Agent::LoadState() {
     }
   }
   snapshots_loaded_ = false;
+  seeded_ = false;
+}
+
+void Agent::SeedBackend() {
+  if (seeded_) return;
+  seeded_ = true;
   // What the last process committed: the backend uses it, if it still holds, instead of a set
-  // dump (quadratic in the kernel: about a minute at 1M elements).
+  // dump (quadratic in the kernel: about a minute at 1M elements). Read only when the kernel is
+  // about to be used, after the list is built: the copy (32 MB at a million) and the build's
+  // own memory are not held at once.
   auto applied = state_->LoadApplied();
   if (!applied.ok()) {
     LogWarning("state: " + applied.message());
@@ -511,6 +519,7 @@ size_t Agent::PreviousElements(size_t new_elements) {
   if (remembered > 0) return remembered;
   // No state and no snapshot, but the kernel may still hold a list iocwall enforced (the
   // state directory was wiped): that is the baseline. A dump, but only on this rare path.
+  SeedBackend();
   KernelStatus ks;
   if (backend_->ReadStatus(&ks).ok() && ks.table_present && ks.table_owned) {
     IntervalSet current;
@@ -611,6 +620,7 @@ CycleReport Agent::RunCycle(bool force) {
   };
   const IntervalSet& desired = d.built.desired;
   ApplyResult ar;
+  SeedBackend();
   Status s = backend_->Reconcile(desired, &ar);
   lap("kernel");
   r.apply = ar;
@@ -661,6 +671,7 @@ CycleReport Agent::EnforceLastGood(CycleReport r, const std::string& why) {
   }
   Built b = Build(&entries, restoring_ ? last_.host_protected : std::vector<ProtectedAddress>{});
   ApplyResult ar;
+  SeedBackend();
   Status s = backend_->Reconcile(b.desired, &ar);
   r.apply = ar;
   if (!s.ok()) {
@@ -941,6 +952,7 @@ Result<Plan> Agent::DryRun(bool force) {
   plan.carved_out = d.report.carved_out;
   plan.guard_reasons = d.report.guard_reasons;
   KernelStatus ks;
+  SeedBackend();
   Status s = backend_->ReadStatus(&ks);
   if (!s.ok()) return s.Wrap("dry run: reading the kernel");
   if (ks.table_present && !ks.table_owned) {

@@ -198,6 +198,9 @@ class Agent {
   // The number of entries of source i's last good list in force at `now`.
   size_t LastGoodInForce(size_t i, int64_t now);
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
+  // Hands the backend the copy of the last commit (applied.state), once per process, just
+  // before its first use.
+  void SeedBackend();
   void Finish(CycleReport* report);
   void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);
   SourceReport& SourceState(const std::string& name);
@@ -212,6 +215,7 @@ class Agent {
   // Headers of the last good snapshots by source index; loaded lazily from the state store.
   std::vector<std::optional<SnapshotInfo>> snapshots_;
   bool snapshots_loaded_ = false;
+  bool seeded_ = false;
   bool restoring_ = false;
   uint32_t saved_applied_generation_ = 0;  // of the copy in the state directory
   int64_t next_valid_from_ = 0;            // earliest valid_from still ahead, this cycle

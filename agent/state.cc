@@ -50,13 +50,6 @@ std::string_view NextField(std::string_view* l) {
   return f;
 }
 
-std::string_view NextLine(std::string_view* rest) {
-  const size_t nl = rest->find('\n');
-  std::string_view l = rest->substr(0, nl);
-  rest->remove_prefix(nl == std::string_view::npos ? rest->size() : nl + 1);
-  return l;
-}
-
 std::string SnapshotHeader(const SnapshotInfo& info) {
   return std::string(kMagicV2) + "\n# source: " + info.source +
          "\n# fetched_at: " + std::to_string(info.fetched_at) +
@@ -160,36 +153,34 @@ class FileStateStore : public StateStore {
   }
 
   Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
-    std::optional<Snapshot> out;
-    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
-      auto snap = ParseSnapshot(text);
-      if (!snap.ok()) return snap.status();
-      *info = InfoOf(*snap);
-      out = std::move(snap.value());
-      return Status::Ok();
+    Snapshot snap;
+    SnapshotInfo info;
+    const SnapshotEntryFn keep = [&](const SnapshotEntry& e) {
+      // The count is only a claim until the entries are read: reserved up to a million.
+      if (snap.entries.empty()) snap.entries.reserve(std::min<size_t>(info.entries, 1 << 20));
+      snap.entries.push_back(e);
     };
-    IOCWALL_TRY(Load(source, parse));
-    return out;
+    bool found = false;
+    IOCWALL_TRY(Load(source, &info, &keep, &found));
+    if (!found) return std::optional<Snapshot>();
+    snap.source = std::move(info.source);
+    snap.fetched_at = info.fetched_at;
+    snap.digest = info.digest;
+    return std::optional<Snapshot>(std::move(snap));
   }
 
   Result<std::optional<SnapshotInfo>> LoadSnapshotInfo(const std::string& source) override {
-    std::optional<SnapshotInfo> out;
-    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
-      IOCWALL_TRY(ParseSnapshotText(text, info, nullptr));
-      out = *info;
-      return Status::Ok();
-    };
-    IOCWALL_TRY(Load(source, parse));
-    return out;
+    SnapshotInfo info;
+    bool found = false;
+    IOCWALL_TRY(Load(source, &info, nullptr, &found));
+    if (!found) return std::optional<SnapshotInfo>();
+    return std::optional<SnapshotInfo>(std::move(info));
   }
 
   Result<bool> ReadSnapshot(const std::string& source, const SnapshotEntryFn& each) override {
+    SnapshotInfo info;
     bool found = false;
-    auto parse = [&](const std::string& text, SnapshotInfo* info) -> Status {
-      found = true;
-      return ParseSnapshotText(text, info, &each);
-    };
-    IOCWALL_TRY(Load(source, parse));
+    IOCWALL_TRY(Load(source, &info, &each, &found));
     return found;
   }
 
@@ -234,26 +225,30 @@ class FileStateStore : public StateStore {
  private:
   std::string Sources() const { return dir_ + "/sources"; }
 
-  // Reads a source's snapshot file and hands its text to `parse` (not called when there is no
-  // file). A file that does not parse, or names another source, is set aside as corrupt.
-  Status Load(const std::string& source,
-              const std::function<Status(const std::string& text, SnapshotInfo* info)>& parse) {
+  // Reads a source's snapshot file a piece at a time through a SnapshotParser (header into
+  // *info, entries to `each` unless null); *found false when there is no file. A file that does
+  // not parse, or names another source, is set aside as corrupt.
+  Status Load(const std::string& source, SnapshotInfo* info, const SnapshotEntryFn* each,
+              bool* found) {
+    *found = false;
     auto d = OpenDirs(false, true);
     if (!d.ok()) return d.status();
     if (!d->valid()) return Status::Ok();
     const std::string name = FileNameFor(source);
     const std::string path = Sources() + "/" + name;
-    auto text = Read(d->get(), name, path, limits_.snapshot_max_bytes);
-    if (!text.ok()) return text.status();
-    if (!text.value()) return Status::Ok();
-    SnapshotInfo info;
-    Status st = parse(**text, &info);
+    SnapshotParser parser(info, each);
+    ReadOutcome r = ReadRegularFileInPieces(d->get(), name, limits_.snapshot_max_bytes, false,
+                                            [&](std::string_view piece) { parser.Feed(piece); });
+    if (r.kind == ReadOutcome::kAbsent) return Status::Ok();
+    if (r.kind != ReadOutcome::kOk) return Refused(d->get(), name, path, r);
+    *found = true;
+    Status st = parser.Finish();
     if (!st.ok()) {
       return Status::Error("state file " + path + " is corrupt (" + st.message() + "); " +
                            SetAsideAt(d->get(), name, Sources(), "corrupt"));
     }
-    if (info.source != source) {
-      return Status::Error("state file " + path + " belongs to '" + info.source + "', not '" +
+    if (info->source != source) {
+      return Status::Error("state file " + path + " belongs to '" + info->source + "', not '" +
                            source + "'; " + SetAsideAt(d->get(), name, Sources(), "corrupt"));
     }
     return Status::Ok();
@@ -283,18 +278,18 @@ class FileStateStore : public StateStore {
   static Result<std::optional<std::string>> Read(int dir_fd, const std::string& name,
                                                  const std::string& path, size_t cap) {
     ReadOutcome r = ReadRegularFile(dir_fd, name, cap, /*follow_symlinks=*/false);
-    switch (r.kind) {
-      case ReadOutcome::kOk:
-        return std::optional<std::string>(std::move(r.data));
-      case ReadOutcome::kAbsent:
-        return std::optional<std::string>();
-      case ReadOutcome::kUnusable: {
-        const size_t slash = path.find_last_of('/');
-        return Status::Error("state file " + path + " " + r.message + "; not used, " +
-                             SetAsideAt(dir_fd, name, path.substr(0, slash), "bad"));
-      }
-      case ReadOutcome::kError:
-        break;
+    if (r.kind == ReadOutcome::kOk) return std::optional<std::string>(std::move(r.data));
+    if (r.kind == ReadOutcome::kAbsent) return std::optional<std::string>();
+    return Refused(dir_fd, name, path, r);
+  }
+
+  // The error for a file that could not be read (unusable ones are set aside).
+  static Status Refused(int dir_fd, const std::string& name, const std::string& path,
+                        const ReadOutcome& r) {
+    if (r.kind == ReadOutcome::kUnusable) {
+      const size_t slash = path.find_last_of('/');
+      return Status::Error("state file " + path + " " + r.message + "; not used, " +
+                           SetAsideAt(dir_fd, name, path.substr(0, slash), "bad"));
     }
     return Status::Error("state file " + path + ": " + r.message);
   }
@@ -381,84 +376,157 @@ std::string SerializeSnapshot(const Snapshot& s) {
   return out;
 }
 
-Status ParseSnapshotText(std::string_view text, SnapshotInfo* info, const SnapshotEntryFn* each) {
-  *info = SnapshotInfo{};
-  std::string_view rest = text;
-  auto header = [&](std::string_view key, std::string_view* value) {
-    std::string_view l = NextLine(&rest);
-    if (l.substr(0, key.size()) != key) return false;
-    *value = l.substr(key.size());
-    return true;
-  };
-  // v1 files (before digests) are read too: their digest is unknown, so the next cycle
-  // rewrites them as v2.
-  const std::string_view magic = NextLine(&rest);
-  const bool v2 = magic == kMagicV2;
-  if (!v2 && magic != "# iocwall snapshot v1") return Status::Error("not an iocwall snapshot");
-  std::string_view source, fetched, count, digest, validity;
-  if (!header("# source: ", &source)) return Status::Error("missing source line");
-  if (!header("# fetched_at: ", &fetched)) return Status::Error("missing fetched_at line");
-  if (!header("# entries: ", &count)) return Status::Error("missing entries line");
-  if (v2 && !header("# digest: ", &digest)) return Status::Error("missing digest line");
-  if (v2 && !header("# validity: ", &validity)) return Status::Error("missing validity line");
-  info->source = std::string(source);
-  int64_t n = 0;
-  if (!ToI64(fetched, &info->fetched_at)) return Status::Error("bad fetched_at");
-  if (!ToI64(count, &n) || n < 0) return Status::Error("bad entries count");
-  info->entries = static_cast<size_t>(n);
-  if (v2) {
-    std::string_view k0 = NextField(&digest), k1 = NextField(&digest), v = NextField(&digest);
-    if (!FromHex(k0, &info->digest.k0) || !FromHex(k1, &info->digest.k1) ||
-        !FromHex(v, &info->digest.value) || !NextField(&digest).empty()) {
-      return Status::Error("bad digest line");
-    }
-    std::string_view until = NextField(&validity), from = NextField(&validity);
-    if (!ToI64(until, &info->earliest_until) || !ToI64(from, &info->latest_from) ||
-        !NextField(&validity).empty()) {
-      return Status::Error("bad validity line");
-    }
+SnapshotParser::SnapshotParser(SnapshotInfo* info, const SnapshotEntryFn* each)
+    : info_(info), each_(each) {
+  *info_ = SnapshotInfo{};
+}
+
+Status SnapshotParser::Feed(std::string_view piece) {
+  if (!status_.ok()) return status_;
+  // The last bytes seen: the end marker of a file read for its header alone.
+  if (piece.size() >= kEndLine.size()) {
+    tail_.assign(piece.substr(piece.size() - kEndLine.size()));
+  } else {
+    tail_ += piece;
+    if (tail_.size() > kEndLine.size()) tail_.erase(0, tail_.size() - kEndLine.size());
   }
-  const size_t header_lines = v2 ? 6 : 4;
-  if (each == nullptr) {
-    // The header alone; the end marker still tells a whole file from a cut one.
-    if (text.size() < kEndLine.size() || text.substr(text.size() - kEndLine.size()) != kEndLine) {
-      return Status::Error("truncated (no end marker)");
-    }
-    return Status::Ok();
-  }
-  size_t line_no = header_lines;
-  size_t seen = 0;
-  bool ended = false;
-  SnapshotEntry e;
-  // The entries are scanned in place (no stream per line: with a million entries that was
-  // most of the time an unchanged cycle spent loading its snapshot).
-  while (!rest.empty()) {
-    std::string_view l = NextLine(&rest);
-    ++line_no;
-    if (l == "# end") {
-      ended = true;
+  if (skipping_) return status_;
+  while (!piece.empty() && status_.ok() && !skipping_) {
+    const size_t nl = piece.find('\n');
+    if (nl == std::string_view::npos) {
+      // A line cut between two pieces. No line of a snapshot comes near the cap (an id is
+      // at most 200 bytes): more is not a snapshot, and is not buffered without end.
+      constexpr size_t kMaxLine = 4096;
+      if (partial_.size() + piece.size() > kMaxLine) {
+        status_ = Status::Error("line " + std::to_string(line_no_ + 1) + ": too long");
+        break;
+      }
+      partial_ += piece;
       break;
     }
-    std::string_view p = NextField(&l), first = NextField(&l), until = NextField(&l);
-    if (until.empty()) {
-      return Status::Error("line " + std::to_string(line_no) + ": expected 3 or 4 fields");
+    if (partial_.empty()) {
+      status_ = Line(piece.substr(0, nl));
+    } else {
+      partial_ += piece.substr(0, nl);
+      status_ = Line(partial_);
+      partial_.clear();
     }
-    std::string_view id = NextField(&l);  // optional
-    e.id.assign(id == "-" ? std::string_view() : id);
-    std::string_view from = NextField(&l);  // optional
-    e.valid_from = 0;
-    auto prefix = ParsePrefix(p);
-    if (!prefix || !ToI64(first, &e.first_seen) || !ToI64(until, &e.valid_until) ||
-        (!from.empty() && !ToI64(from, &e.valid_from))) {
-      return Status::Error("line " + std::to_string(line_no) + ": malformed entry");
-    }
-    e.prefix = *prefix;
-    ++seen;
-    (*each)(e);
+    piece.remove_prefix(nl + 1);
   }
-  if (!ended) return Status::Error("truncated (no end marker)");
-  if (seen != info->entries) return Status::Error("entry count mismatch");
+  return status_;
+}
+
+Status SnapshotParser::Finish() {
+  if (!status_.ok()) return status_;
+  if (!partial_.empty()) IOCWALL_TRY(status_ = Line(partial_));
+  if (header_lines_ < HeaderLines()) return Status::Error(HeaderMissing());
+  if (each_ == nullptr) {
+    // The header alone; the end marker still tells a whole file from a cut one.
+    if (tail_ != kEndLine) return Status::Error("truncated (no end marker)");
+    return Status::Ok();
+  }
+  if (!ended_) return Status::Error("truncated (no end marker)");
+  if (seen_ != info_->entries) return Status::Error("entry count mismatch");
   return Status::Ok();
+}
+
+size_t SnapshotParser::HeaderLines() const { return v2_ ? 6 : 4; }
+
+std::string SnapshotParser::HeaderMissing() const {
+  static const char* const kNames[] = {"magic",   "source", "fetched_at",
+                                       "entries", "digest", "validity"};
+  if (header_lines_ == 0) return "not an iocwall snapshot";
+  return std::string("missing ") + kNames[header_lines_] + " line";
+}
+
+Status SnapshotParser::Header(std::string_view l) {
+  auto value = [&](std::string_view key, std::string_view* v) {
+    if (l.substr(0, key.size()) != key) return false;
+    *v = l.substr(key.size());
+    return true;
+  };
+  std::string_view v;
+  switch (header_lines_) {
+    case 0:
+      // v1 files (before digests) are read too: their digest is unknown, so the next cycle
+      // rewrites them as v2.
+      v2_ = l == kMagicV2;
+      if (!v2_ && l != "# iocwall snapshot v1") return Status::Error("not an iocwall snapshot");
+      break;
+    case 1:
+      if (!value("# source: ", &v)) return Status::Error(HeaderMissing());
+      info_->source = std::string(v);
+      break;
+    case 2:
+      if (!value("# fetched_at: ", &v)) return Status::Error(HeaderMissing());
+      if (!ToI64(v, &info_->fetched_at)) return Status::Error("bad fetched_at");
+      break;
+    case 3: {
+      int64_t n = 0;
+      if (!value("# entries: ", &v)) return Status::Error(HeaderMissing());
+      if (!ToI64(v, &n) || n < 0) return Status::Error("bad entries count");
+      info_->entries = static_cast<size_t>(n);
+      break;
+    }
+    case 4: {
+      if (!value("# digest: ", &v)) return Status::Error(HeaderMissing());
+      std::string_view k0 = NextField(&v), k1 = NextField(&v), d = NextField(&v);
+      if (!FromHex(k0, &info_->digest.k0) || !FromHex(k1, &info_->digest.k1) ||
+          !FromHex(d, &info_->digest.value) || !NextField(&v).empty()) {
+        return Status::Error("bad digest line");
+      }
+      break;
+    }
+    case 5: {
+      if (!value("# validity: ", &v)) return Status::Error(HeaderMissing());
+      std::string_view until = NextField(&v), from = NextField(&v);
+      if (!ToI64(until, &info_->earliest_until) || !ToI64(from, &info_->latest_from) ||
+          !NextField(&v).empty()) {
+        return Status::Error("bad validity line");
+      }
+      break;
+    }
+  }
+  ++header_lines_;
+  return Status::Ok();
+}
+
+Status SnapshotParser::Line(std::string_view l) {
+  ++line_no_;
+  if (header_lines_ < HeaderLines()) {
+    IOCWALL_TRY(Header(l));
+    // A header read alone: the rest is only looked at for its end marker.
+    skipping_ = header_lines_ == HeaderLines() && each_ == nullptr;
+    return Status::Ok();
+  }
+  if (ended_) return Status::Ok();  // what follows the end marker is not read
+  if (l == "# end") {
+    ended_ = true;
+    return Status::Ok();
+  }
+  std::string_view p = NextField(&l), first = NextField(&l), until = NextField(&l);
+  if (until.empty()) {
+    return Status::Error("line " + std::to_string(line_no_) + ": expected 3 or 4 fields");
+  }
+  std::string_view id = NextField(&l);  // optional
+  entry_.id.assign(id == "-" ? std::string_view() : id);
+  std::string_view from = NextField(&l);  // optional
+  entry_.valid_from = 0;
+  auto prefix = ParsePrefix(p);
+  if (!prefix || !ToI64(first, &entry_.first_seen) || !ToI64(until, &entry_.valid_until) ||
+      (!from.empty() && !ToI64(from, &entry_.valid_from))) {
+    return Status::Error("line " + std::to_string(line_no_) + ": malformed entry");
+  }
+  entry_.prefix = *prefix;
+  ++seen_;
+  (*each_)(entry_);
+  return Status::Ok();
+}
+
+Status ParseSnapshotText(std::string_view text, SnapshotInfo* info, const SnapshotEntryFn* each) {
+  SnapshotParser parser(info, each);
+  IOCWALL_TRY(parser.Feed(text));
+  return parser.Finish();
 }
 
 Result<Snapshot> ParseSnapshot(const std::string& text) {

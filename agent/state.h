@@ -114,6 +114,34 @@ Result<Snapshot> ParseSnapshot(const std::string& text);
 // `each` null, the header alone (and the end marker, so that a cut file is still refused).
 Status ParseSnapshotText(std::string_view text, SnapshotInfo* info, const SnapshotEntryFn* each);
 
+// ParseSnapshotText over a file read in pieces (a million-entry file is never held whole):
+// Feed each piece in order, then Finish. An error is final.
+class SnapshotParser {
+ public:
+  SnapshotParser(SnapshotInfo* info, const SnapshotEntryFn* each);
+  Status Feed(std::string_view piece);
+  Status Finish();
+
+ private:
+  Status Line(std::string_view line);
+  Status Header(std::string_view line);
+  size_t HeaderLines() const;
+  std::string HeaderMissing() const;
+
+  SnapshotInfo* info_;
+  const SnapshotEntryFn* each_;
+  Status status_ = Status::Ok();
+  std::string partial_;  // a line cut between two pieces
+  std::string tail_;     // the last bytes fed
+  SnapshotEntry entry_;
+  size_t header_lines_ = 0;
+  size_t line_no_ = 0;
+  size_t seen_ = 0;
+  bool v2_ = false;
+  bool ended_ = false;
+  bool skipping_ = false;
+};
+
 // Writes `data` to `path` atomically (an O_EXCL|O_NOFOLLOW temporary, fsync, rename, fsync
 // dir) with `mode`. The directory holding `path` must pass the state directory's checks
 // (not a symlink, owned by the effective user, not writable by group or others; readable by

@@ -141,51 +141,70 @@ Result<UniqueFd> OpenTrustedSubdir(int dir_fd, const std::string& dir_path, cons
   return OpenDirAt(dir_fd, name, Join(dir_path, name), rules);
 }
 
-ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_bytes,
-                            bool follow_symlinks) {
-  ReadOutcome out;
+namespace {
+
+void TooLarge(ReadOutcome* out, size_t max_bytes, uint64_t size) {
+  out->kind = ReadOutcome::kUnusable;
+  out->too_large = true;
+  out->message = "is larger than the " + std::to_string(max_bytes) + "-byte cap (" +
+                 std::to_string(size) + " bytes)";
+  out->data.clear();
+}
+
+// Opens `name` for ReadRegularFile*: an invalid fd with *out saying why when it is absent, a
+// link (unless followed), not a regular file or over the cap; else its size in *size.
+UniqueFd OpenRegular(int dir_fd, const std::string& name, size_t max_bytes, bool follow_symlinks,
+                     ReadOutcome* out, size_t* size) {
   int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   if (!follow_symlinks) flags |= O_NOFOLLOW;
   UniqueFd fd(openat(dir_fd, name.c_str(), flags));
   if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT) {
-      out.kind = ReadOutcome::kAbsent;
-      return out;
+      out->kind = ReadOutcome::kAbsent;
+    } else if (err == ELOOP && !follow_symlinks) {
+      out->kind = ReadOutcome::kUnusable;
+      out->message = "is a symbolic link";
+    } else {
+      out->message = std::string("cannot open: ") + strerror(err);
     }
-    if (err == ELOOP && !follow_symlinks) {
-      out.kind = ReadOutcome::kUnusable;
-      out.message = "is a symbolic link";
-      return out;
-    }
-    out.message = std::string("cannot open: ") + strerror(err);
-    return out;
+    return fd;
   }
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) {
-    out.message = std::string("cannot stat: ") + strerror(errno);
-    return out;
+    out->message = std::string("cannot stat: ") + strerror(errno);
+    return UniqueFd();
   }
   if (!S_ISREG(st.st_mode)) {
-    out.kind = ReadOutcome::kUnusable;
-    out.message = "is " + FileType(st.st_mode) + ", not a regular file";
-    return out;
+    out->kind = ReadOutcome::kUnusable;
+    out->message = "is " + FileType(st.st_mode) + ", not a regular file";
+    return UniqueFd();
   }
-  auto too_large = [&](uint64_t size) {
-    out.kind = ReadOutcome::kUnusable;
-    out.too_large = true;
-    out.message = "is larger than the " + std::to_string(max_bytes) + "-byte cap (" +
-                  std::to_string(size) + " bytes)";
-    out.data.clear();
-    return out;
-  };
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large(st.st_size);
+  *size = static_cast<size_t>(st.st_size);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    TooLarge(out, max_bytes, *size);
+    return UniqueFd();
+  }
+  return fd;
+}
+
+}  // namespace
+
+ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_bytes,
+                            bool follow_symlinks) {
+  ReadOutcome out;
+  size_t size = 0;
+  UniqueFd fd = OpenRegular(dir_fd, name, max_bytes, follow_symlinks, &out, &size);
+  if (!fd.valid()) return out;
   // The file may have been replaced or may still grow: read at most one byte past the cap.
-  out.data.resize(static_cast<size_t>(st.st_size) + 1);
+  out.data.resize(size + 1);
   size_t used = 0;
   for (;;) {
     if (used == out.data.size()) {
-      if (used > max_bytes) return too_large(used);
+      if (used > max_bytes) {
+        TooLarge(&out, max_bytes, used);
+        return out;
+      }
       out.data.resize(std::min(max_bytes + 1, used * 2 + 4096));
     }
     const ssize_t n = read(fd.get(), out.data.data() + used, out.data.size() - used);
@@ -198,8 +217,39 @@ ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_byte
     if (n == 0) break;
     used += static_cast<size_t>(n);
   }
-  if (used > max_bytes) return too_large(used);
+  if (used > max_bytes) {
+    TooLarge(&out, max_bytes, used);
+    return out;
+  }
   out.data.resize(used);
+  out.kind = ReadOutcome::kOk;
+  return out;
+}
+
+ReadOutcome ReadRegularFileInPieces(int dir_fd, const std::string& name, size_t max_bytes,
+                                    bool follow_symlinks, const ByteSink& piece) {
+  ReadOutcome out;
+  size_t size = 0;
+  UniqueFd fd = OpenRegular(dir_fd, name, max_bytes, follow_symlinks, &out, &size);
+  if (!fd.valid()) return out;
+  std::string buf(std::min(size + 1, size_t{1} << 20), '\0');
+  size_t used = 0;
+  for (;;) {
+    const ssize_t n = read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      out.message = std::string("cannot read: ") + strerror(errno);
+      return out;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+    // A file that grew past the cap while being read is refused like a large one.
+    if (used > max_bytes) {
+      TooLarge(&out, max_bytes, used);
+      return out;
+    }
+    piece(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
   out.kind = ReadOutcome::kOk;
   return out;
 }

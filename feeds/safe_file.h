@@ -72,6 +72,11 @@ struct ReadOutcome {
 // unusable too.
 ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_bytes,
                             bool follow_symlinks);
+// The same checks, the file handed to `piece` a megabyte at a time instead of held whole
+// (data stays empty). Pieces handed out before an error are the caller's to discard.
+using ByteSink = std::function<void(std::string_view)>;
+ReadOutcome ReadRegularFileInPieces(int dir_fd, const std::string& name, size_t max_bytes,
+                                    bool follow_symlinks, const ByteSink& piece);
 
 // Replaces `name` in dir_fd with `data` atomically: a temporary created in the same directory
 // with O_CREAT|O_EXCL|O_NOFOLLOW (a planted name is never followed nor reused), written,
@@ -81,7 +86,6 @@ Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string&
                          const std::string& path);
 // The same with the data produced in pieces, so that a large file is never held whole:
 // `produce` calls the sink it is given once per piece, in order.
-using ByteSink = std::function<void(std::string_view)>;
 Status WriteFileAtomicAt(int dir_fd, const std::string& name,
                          const std::function<void(const ByteSink&)>& produce, mode_t mode,
                          const std::string& path);

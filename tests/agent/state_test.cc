@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <tuple>
 
 #include "agent/guards.h"
 #include "agent/health.h"
@@ -49,6 +52,58 @@ TEST(SnapshotTest, TruncatedOrDamagedIsRefused) {
   EXPECT_FALSE(ParseSnapshot("hello\n").ok());
 }
 
+// A million-entry file is read a megabyte at a time: a line cut anywhere between two pieces
+// must read exactly as the whole text does, entries, header and errors alike.
+TEST(SnapshotTest, ReadInPiecesOfAnySizeAsWhole) {
+  Snapshot s = Sample();
+  s.digest = {0x0123456789abcdefull, 0xfedcba9876543210ull, 42};
+  s.entries.push_back({*ParsePrefix("198.51.100.7"), 1700000002, 0, "", 1750000000});
+  const std::string text = SerializeSnapshot(s);
+  for (size_t piece = 1; piece <= text.size(); ++piece) {
+    SnapshotInfo info;
+    std::vector<SnapshotEntry> got;
+    const SnapshotEntryFn keep = [&](const SnapshotEntry& e) { got.push_back(e); };
+    SnapshotParser parser(&info, &keep);
+    for (size_t at = 0; at < text.size(); at += piece) parser.Feed(text.substr(at, piece));
+    Status st = parser.Finish();
+    ASSERT_TRUE(st.ok()) << piece << ": " << st.message();
+    EXPECT_EQ(got, s.entries) << piece;
+    EXPECT_EQ(info.digest, s.digest) << piece;
+    EXPECT_EQ(info.earliest_until, 1900000000);
+    EXPECT_EQ(info.latest_from, 1750000000);
+    SnapshotInfo head;
+    SnapshotParser header_only(&head, nullptr);
+    for (size_t at = 0; at < text.size(); at += piece) header_only.Feed(text.substr(at, piece));
+    EXPECT_TRUE(header_only.Finish().ok()) << piece;
+    EXPECT_EQ(head.entries, 3u);
+    // Cut short: refused whole or in pieces, with or without the entries.
+    const std::string cut = text.substr(0, text.size() - 3);
+    SnapshotParser cut_head(&head, nullptr);
+    for (size_t at = 0; at < cut.size(); at += piece) cut_head.Feed(cut.substr(at, piece));
+    EXPECT_FALSE(cut_head.Finish().ok()) << piece;
+  }
+}
+
+TEST(SnapshotTest, HeaderBoundsSayWhenEveryEntryIsInForce) {
+  Snapshot s = Sample();  // one entry ends at 1900000000
+  SnapshotInfo info = InfoOf(s);
+  EXPECT_EQ(info.AllInForce(1800000000), std::optional<size_t>(2));
+  EXPECT_EQ(info.AllInForce(1900000000), std::nullopt) << "one has ended: count them";
+  s.entries[0].valid_from = 1850000000;
+  info = InfoOf(s);
+  EXPECT_EQ(info.AllInForce(1800000000), std::nullopt) << "one has not begun";
+  EXPECT_EQ(info.AllInForce(1850000000), std::optional<size_t>(2));
+}
+
+TEST(SnapshotTest, ALineWithoutEndIsRefusedNotBuffered) {
+  SnapshotInfo info;
+  const SnapshotEntryFn none = [](const SnapshotEntry&) {};
+  SnapshotParser parser(&info, &none);
+  parser.Feed("# iocwall snapshot v1\n# source: x\n# fetched_at: 1\n# entries: 1\n");
+  for (int i = 0; i < 100; ++i) parser.Feed(std::string(1000, '1'));
+  EXPECT_FALSE(parser.Finish().ok());
+}
+
 class FileStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -78,6 +133,51 @@ TEST_F(FileStoreTest, WritesPrivateFilesAndReadsThemBack) {
   auto none = store->LoadSnapshot("collection other");
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none.value().has_value());
+}
+
+// The cycle's streamed write gives the same file as a whole snapshot saved at once, and the
+// streamed reads see what was written.
+TEST_F(FileStoreTest, StreamedWriteAndReadsMatchTheWholeSnapshot) {
+  auto store = MakeFileStateStore(dir_);
+  Snapshot s = Sample();
+  s.digest = {1, 2, 3};
+  // Enough entries for several pieces of a megabyte each way.
+  for (uint32_t i = 0; i < 120000; ++i) {
+    s.entries.push_back(
+        {Prefix(Family::kV4, u128{0x0a000000u + 2 * i}, 32), 1700000000 + i, 0, ""});
+  }
+  std::sort(s.entries.begin(), s.entries.end(), [](const SnapshotEntry& a, const SnapshotEntry& b) {
+    return std::tie(a.prefix.family, a.prefix.addr, a.prefix.len) <
+           std::tie(b.prefix.family, b.prefix.addr, b.prefix.len);
+  });
+  ASSERT_TRUE(store
+                  ->WriteSnapshot(InfoOf(s),
+                                  [&](const SnapshotEntryFn& each) {
+                                    for (const auto& e : s.entries) each(e);
+                                  })
+                  .ok());
+  const std::string path =
+      dir_ + "/sources/" +
+      std::filesystem::directory_iterator(dir_ + "/sources")->path().filename().string();
+  std::ifstream in(path);
+  const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(written, SerializeSnapshot(s));
+  auto info = store->LoadSnapshotInfo(s.source);
+  ASSERT_TRUE(info.ok() && info.value()) << info.message();
+  EXPECT_EQ((*info.value()).entries, s.entries.size());
+  EXPECT_EQ((*info.value()).digest, s.digest);
+  std::vector<SnapshotEntry> read;
+  auto found = store->ReadSnapshot(s.source, [&](const SnapshotEntry& e) { read.push_back(e); });
+  ASSERT_TRUE(found.ok() && found.value());
+  EXPECT_EQ(read, s.entries);
+  // Cut short on disk: even the header alone is refused, and the file set aside.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 4);
+  auto cut = store->LoadSnapshotInfo(s.source);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.message().find("set aside"), std::string::npos) << cut.message();
+  auto gone = store->LoadSnapshotInfo(s.source);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone.value().has_value());
 }
 
 TEST_F(FileStoreTest, CorruptFileIsReportedAndSetAside) {

@@ -462,9 +462,13 @@ TEST_F(TrustTest, TheCopyOfEachCommitIsSavedAndSeedsTheNextProcess) {
   }
   ASSERT_TRUE(state_.applied.has_value());
   EXPECT_EQ(state_.applied->generation, backend_.generation);
+  const uint32_t committed = backend_.generation;
   auto agent = Make({{"192.0.2.1"}});
+  // Read when the kernel is first needed, after the list is built (not held beside the build).
+  EXPECT_FALSE(backend_.seeded.has_value()) << "not read before the kernel is needed";
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
   ASSERT_TRUE(backend_.seeded.has_value()) << "the next process starts from the copy";
-  EXPECT_EQ(backend_.seeded->generation, backend_.generation);
+  EXPECT_EQ(backend_.seeded->generation, committed);
 }
 
 }  // namespace

@@ -618,6 +618,8 @@ CycleReport Agent::RunCycle(bool force) {
               Seconds(std::chrono::duration<double>(clock_->Now() - last).count());
     last = clock_->Now();
   };
+  const std::vector<FetchDigest> digests = DigestFetches(&d.results);
+  lap("digests");
   const IntervalSet& desired = d.built.desired;
   ApplyResult ar;
   SeedBackend();
@@ -649,7 +651,7 @@ CycleReport Agent::RunCycle(bool force) {
     // The desired set (40 MB at a million) is in the kernel and the backend's copy now: let it
     // go before the snapshots are written.
     d.built.desired = IntervalSet{};
-    SaveSnapshots(d.results, &r);
+    SaveSnapshots(d.results, digests, &r);
     lap("snapshots");
   }
   LogDebug(timing);
@@ -836,13 +838,31 @@ FetchDigest FetchDigestOf(const FetchResult& fr, const FetchDigest& key) {
   return d;
 }
 
-void Agent::SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* r) {
+std::vector<FetchDigest> Agent::DigestFetches(std::vector<FetchResult>* results) {
+  std::vector<FetchDigest> digests;
+  for (size_t i = 0; i < results->size(); ++i) {
+    const std::optional<SnapshotInfo>& old = snapshots_[i];
+    const bool keyed = old && old->digest.known();
+    digests.push_back(FetchDigestOf((*results)[i], keyed ? old->digest : NewDigestKey()));
+    if (keyed && old->digest == digests.back()) {
+      // Nothing of this list will be written: let it go before the kernel's copy is read.
+      FetchResult& fr = (*results)[i];
+      std::vector<Prefix>().swap(fr.prefixes);
+      std::vector<int64_t>().swap(fr.valid_until);
+      std::vector<int64_t>().swap(fr.valid_from);
+      fr.ids = IdList();
+    }
+  }
+  return digests;
+}
+
+void Agent::SaveSnapshots(const std::vector<FetchResult>& results,
+                          const std::vector<FetchDigest>& digests, CycleReport* r) {
   const int64_t now = clock_->NowUnix();
   for (size_t i = 0; i < results.size(); ++i) {
     if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
     const std::optional<SnapshotInfo>& old = snapshots_[i];
-    const FetchDigest key = old && old->digest.known() ? old->digest : NewDigestKey();
-    const FetchDigest digest = FetchDigestOf(results[i], key);
+    const FetchDigest& digest = digests[i];
     if (old && old->digest.known() && old->digest == digest) {
       // The same list as the one on disk: nothing to read or write (the file's fetched_at is
       // only the base of the next changes fetch after a restart, and an older base is merely

@@ -202,7 +202,11 @@ class Agent {
   // before its first use.
   void SeedBackend();
   void Finish(CycleReport* report);
-  void SaveSnapshots(const std::vector<FetchResult>& results, CycleReport* report);
+  // Each fetch's digest under its snapshot's key (a new key where there is none); a fetch
+  // identical to its snapshot has its entries released, as nothing of it is written.
+  std::vector<FetchDigest> DigestFetches(std::vector<FetchResult>* results);
+  void SaveSnapshots(const std::vector<FetchResult>& results,
+                     const std::vector<FetchDigest>& digests, CycleReport* report);
   SourceReport& SourceState(const std::string& name);
 
   Config config_;

@@ -161,7 +161,9 @@ class Agent {
   // The entries a list is built from, collected straight into the core's compact form (no
   // copy of the list: a million entries tagged one by one were 48 MB more at peak).
   struct Entries {
-    explicit Entries(const Policy& policy) : builder(policy, &stats) {}
+    // The set's source masks are not kept: nothing downstream reads them (provenance is in the
+    // snapshots), and they are 8 MB at a million.
+    explicit Entries(const Policy& policy) : builder(policy, &stats) { builder.DropSources(); }
     Entries(const Entries&) = delete;
     Entries& operator=(const Entries&) = delete;
     NormaliseStats stats;  // before builder: it counts into it

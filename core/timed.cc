@@ -20,7 +20,8 @@ using timed_internal::TimedItem;
 // by first address, larger block first); each stack entry holds the latest expiry and the
 // sources of itself and every block around it, so the top describes the addresses it covers.
 template <typename Addr>
-void SweepInto(std::vector<TimedItem<Addr>>* items, Family family, FamilyRanges* out) {
+void SweepInto(std::vector<TimedItem<Addr>>* items, Family family, FamilyRanges* out,
+               bool keep_sources) {
   out->ranges.clear();
   out->sources.clear();
   out->expires.clear();
@@ -29,7 +30,7 @@ void SweepInto(std::vector<TimedItem<Addr>>* items, Family family, FamilyRanges*
   // longer-lived prefix splits a block): one allocation each rather than a doubling growth
   // whose last step holds the old and the new vectors at once (50 MB at 1M).
   out->ranges.reserve(items->size());
-  out->sources.reserve(items->size());
+  if (keep_sources) out->sources.reserve(items->size());
   out->expires.reserve(items->size());
   std::sort(items->begin(), items->end(), [](const TimedItem<Addr>& a, const TimedItem<Addr>& b) {
     return a.first != b.first ? a.first < b.first : a.last > b.last;
@@ -40,11 +41,11 @@ void SweepInto(std::vector<TimedItem<Addr>>* items, Family family, FamilyRanges*
     if (!out->ranges.empty() && out->ranges.back().last + 1 == u128{first} &&
         out->expires.back() == expires) {
       out->ranges.back().last = last;
-      out->sources.back() |= mask;
+      if (keep_sources) out->sources.back() |= mask;
       return;
     }
     out->ranges.push_back(Range{first, last});
-    out->sources.push_back(mask);
+    if (keep_sources) out->sources.push_back(mask);
     out->expires.push_back(expires);
   };
   struct Open {
@@ -137,10 +138,10 @@ void TimedBuilder::Add(const Prefix& prefix, uint32_t source, int64_t expires) {
 
 IntervalSet TimedBuilder::Finish() {
   IntervalSet set;
-  SweepInto(&v4_, Family::kV4, &set.v4);
+  SweepInto(&v4_, Family::kV4, &set.v4, keep_sources_);
   // Released before the IPv6 sweep allocates its output.
   std::vector<TimedItem<uint32_t>>().swap(v4_);
-  SweepInto(&v6_, Family::kV6, &set.v6);
+  SweepInto(&v6_, Family::kV6, &set.v6, keep_sources_);
   std::vector<TimedItem<u128>>().swap(v6_);
   return set;
 }

@@ -63,6 +63,9 @@ class TimedBuilder {
   // The set of every entry added since construction or the last Finish; the builder is empty
   // (its memory released) after, ready for another set with the same policy and stats.
   IntervalSet Finish();
+  // Without the per-range source masks (FamilyRanges::sources left empty): 8 bytes a range
+  // for a caller that keeps provenance elsewhere (the agent: in its snapshots).
+  void DropSources() { keep_sources_ = false; }
 
   // A point to come back to: Rollback drops every entry added since Mark (a source whose list
   // turned out damaged halfway through must add nothing). Stats keep what they counted.
@@ -79,6 +82,7 @@ class TimedBuilder {
  private:
   Policy policy_;
   NormaliseStats* stats_;
+  bool keep_sources_ = true;
   std::vector<timed_internal::TimedItem<uint32_t>> v4_;
   std::vector<timed_internal::TimedItem<u128>> v6_;
 };

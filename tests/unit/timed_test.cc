@@ -135,6 +135,27 @@ TEST(NormaliseTimed, PolicyRefusesShortPrefixes) {
   EXPECT_EQ(s.v4.ranges, (std::vector<Range>{R("192.0.2.1")}));
 }
 
+// The agent keeps provenance in its snapshots: its builder leaves the masks out, and the set is
+// otherwise the very same.
+TEST(TimedBuilder, WithoutSourcesTheSameRangesAndExpiries) {
+  const std::vector<std::pair<std::string, int64_t>> in = {
+      {"192.0.2.0/24", 100}, {"192.0.2.5", 200}, {"192.0.2.6", 100}, {"2001:db8::/64", 0}};
+  TimedBuilder with(Policy{}, nullptr), without(Policy{}, nullptr);
+  without.DropSources();
+  uint32_t source = 0;
+  for (const auto& [p, e] : in) {
+    with.Add(P(p.c_str()), source, e);
+    without.Add(P(p.c_str()), source++, e);
+  }
+  const IntervalSet a = with.Finish(), b = without.Finish();
+  EXPECT_EQ(a.v4.ranges, b.v4.ranges);
+  EXPECT_EQ(a.v4.expires, b.v4.expires);
+  EXPECT_EQ(a.v6.ranges, b.v6.ranges);
+  EXPECT_EQ(a.v4.sources.size(), a.v4.ranges.size());
+  EXPECT_TRUE(b.v4.sources.empty());
+  EXPECT_TRUE(b.v6.sources.empty());
+}
+
 TEST(TimedBuilder, IsEmptyAfterFinishAndCountsLikeNormaliseTimed) {
   NormaliseStats stats;
   TimedBuilder builder(Policy{}, &stats);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <limits>
 #include <map>
 #include <set>
@@ -623,8 +624,16 @@ CycleReport Agent::RunCycle(bool force) {
   const IntervalSet& desired = d.built.desired;
   ApplyResult ar;
   SeedBackend();
+  // The changed lists are written aside on another thread while the kernel commits (their sort
+  // and file are off the kernel's path), and put in place only if the kernel took the list.
+  // The thread reads the results, the snapshots' headers and the store; nothing here touches
+  // them until it is joined.
+  std::future<std::vector<SnapshotWrite>> writing =
+      std::async(std::launch::async, [&] { return PrepareSnapshots(d.results, digests, now); });
   Status s = backend_->Reconcile(desired, &ar);
   lap("kernel");
+  std::vector<SnapshotWrite> writes = writing.get();
+  lap("then snapshots");
   r.apply = ar;
   if (!s.ok()) {
     r.outcome = Outcome::kFailed;
@@ -646,13 +655,10 @@ CycleReport Agent::RunCycle(bool force) {
         (ar.bootstrapped ? ", table created" : "") +
         (ar.repaired ? ", drift repaired: " + ar.repair_reason : "") + ")";
     if (!d.guard_ok) r.summary += "; accepted with --force over: " + r.guard_reasons.front();
+    d.results.clear();  // the thread is done with the fetched lists
     RecordCommit(desired, ar, &r);
-    lap("commit record");
-    // The desired set (40 MB at a million) is in the kernel and the backend's copy now: let it
-    // go before the snapshots are written.
-    d.built.desired = IntervalSet{};
-    SaveSnapshots(d.results, digests, &r);
-    lap("snapshots");
+    CommitSnapshots(std::move(writes), digests, now, &r);
+    lap("commit records");
   }
   LogDebug(timing);
   r.seconds = SecondsSince(clock_, t0);
@@ -856,28 +862,27 @@ std::vector<FetchDigest> Agent::DigestFetches(std::vector<FetchResult>* results)
   return digests;
 }
 
-void Agent::SaveSnapshots(const std::vector<FetchResult>& results,
-                          const std::vector<FetchDigest>& digests, CycleReport* r) {
-  const int64_t now = clock_->NowUnix();
+bool Agent::Unchanged(size_t i, const std::vector<FetchDigest>& digests) const {
+  return snapshots_[i] && snapshots_[i]->digest.known() && snapshots_[i]->digest == digests[i];
+}
+
+std::vector<Agent::SnapshotWrite> Agent::PrepareSnapshots(const std::vector<FetchResult>& results,
+                                                          const std::vector<FetchDigest>& digests,
+                                                          int64_t now) const {
+  std::vector<SnapshotWrite> writes;
   for (size_t i = 0; i < results.size(); ++i) {
-    if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
+    if (Unchanged(i, digests)) continue;
     const std::optional<SnapshotInfo>& old = snapshots_[i];
-    const FetchDigest& digest = digests[i];
-    if (old && old->digest.known() && old->digest == digest) {
-      // The same list as the one on disk: nothing to read or write (the file's fetched_at is
-      // only the base of the next changes fetch after a restart, and an older base is merely
-      // wider).
-      snapshots_[i]->fetched_at = now;
-      continue;
-    }
     // Two passes over the sorted fetch: the header's counts, then the entries, streamed to the
     // file with the first_seen of the old list carried over (a merge of two sorted lists: the
     // old one is read from its file, never held).
-    SnapshotInfo info;
+    SnapshotWrite w;
+    w.source = i;
+    SnapshotInfo& info = w.info;
     info.source = sources_[i]->Name();
     info.fetched_at = now;
-    info.digest = digest;
-    const auto t0 = clock_->Now();
+    info.digest = digests[i];
+    const auto t0 = std::chrono::steady_clock::now();
     SnapshotOrder fresh(results[i], now);
     SnapshotEntry e;
     while (fresh.Next(&e)) {
@@ -887,7 +892,7 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results,
       }
       info.latest_from = std::max(info.latest_from, e.valid_from);
     }
-    Status s = state_->WriteSnapshot(info, [&](const SnapshotEntryFn& each) {
+    auto pending = state_->PrepareSnapshot(info, [&](const SnapshotEntryFn& each) {
       fresh.Restart();
       SnapshotEntry next;
       bool more = fresh.Next(&next);
@@ -906,16 +911,37 @@ void Agent::SaveSnapshots(const std::vector<FetchResult>& results,
         more = fresh.Next(&next);
       }
     });
-    LogDebug("state: the last good list of " + info.source + " written (" +
-             Count(info.entries, "entry", "entries") + ") in " + Seconds(SecondsSince(clock_, t0)));
+    LogDebug("state: the last good list of " + info.source + " written aside (" +
+             Count(info.entries, "entry", "entries") + ") in " +
+             Seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+    if (pending.ok()) {
+      w.pending = std::move(pending.value());
+    } else {
+      w.status = pending.status();
+    }
+    writes.push_back(std::move(w));
+  }
+  return writes;
+}
+
+void Agent::CommitSnapshots(std::vector<SnapshotWrite> writes,
+                            const std::vector<FetchDigest>& digests, int64_t now, CycleReport* r) {
+  for (size_t i = 0; i < snapshots_.size(); ++i) {
+    if (i < full_fetch_.size() && full_fetch_[i]) r->sources[i].last_full = now;
+    // The same list as the one on disk: nothing was written (the file's fetched_at is only the
+    // base of the next changes fetch after a restart, and an older base is merely wider).
+    if (Unchanged(i, digests)) snapshots_[i]->fetched_at = now;
+  }
+  for (SnapshotWrite& w : writes) {
+    Status s = w.pending ? w.pending->Commit() : w.status;
     if (!s.ok()) {
-      r->warnings.push_back("state: cannot save the last good list of " + info.source + ": " +
+      r->warnings.push_back("state: cannot save the last good list of " + w.info.source + ": " +
                             s.message() + " (enforcement continues; a restore would use an " +
                             "older list)");
       // What is on disk is still the old list (or nothing): its header stays the truth.
       continue;
     }
-    snapshots_[i] = std::move(info);
+    snapshots_[w.source] = std::move(w.info);
   }
 }
 

@@ -207,8 +207,23 @@ class Agent {
   // Each fetch's digest under its snapshot's key (a new key where there is none); a fetch
   // identical to its snapshot has its entries released, as nothing of it is written.
   std::vector<FetchDigest> DigestFetches(std::vector<FetchResult>* results);
-  void SaveSnapshots(const std::vector<FetchResult>& results,
-                     const std::vector<FetchDigest>& digests, CycleReport* report);
+  // Whether source i's fetch is the list its snapshot holds.
+  bool Unchanged(size_t i, const std::vector<FetchDigest>& digests) const;
+  // A changed list written aside, to be put in place once the kernel holds it.
+  struct SnapshotWrite {
+    size_t source = 0;
+    SnapshotInfo info;
+    std::unique_ptr<PendingSnapshot> pending;  // null: the write failed (status says why)
+    Status status = Status::Ok();
+  };
+  // Reads only the results, the snapshots' headers and the store: run on its own thread while
+  // the kernel commits.
+  std::vector<SnapshotWrite> PrepareSnapshots(const std::vector<FetchResult>& results,
+                                              const std::vector<FetchDigest>& digests,
+                                              int64_t now) const;
+  // Puts the written lists in place (the kernel took them) and notes the unchanged ones.
+  void CommitSnapshots(std::vector<SnapshotWrite> writes, const std::vector<FetchDigest>& digests,
+                       int64_t now, CycleReport* report);
   SourceReport& SourceState(const std::string& name);
 
   Config config_;

@@ -118,6 +118,15 @@ DirRules StateDirRules(bool create) {
   return r;
 }
 
+class FileSnapshot : public PendingSnapshot {
+ public:
+  explicit FileSnapshot(PendingFile file) : file_(std::move(file)) {}
+  Status Commit() override { return file_.Commit(); }
+
+ private:
+  PendingFile file_;
+};
+
 class FileStateStore : public StateStore {
  public:
   FileStateStore(std::string dir, FileStateLimits limits) : dir_(std::move(dir)), limits_(limits) {}
@@ -131,7 +140,8 @@ class FileStateStore : public StateStore {
 
   // Written in pieces of about a megabyte as the entries come: a million entries never sit in
   // memory a second time as text.
-  Status WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries) override {
+  Result<std::unique_ptr<PendingSnapshot>> PrepareSnapshot(
+      const SnapshotInfo& info, const SnapshotEntries& entries) override {
     auto d = OpenDirs(true, true);
     if (!d.ok()) return d.status();
     constexpr size_t kPiece = size_t{1} << 20;
@@ -148,8 +158,10 @@ class FileStateStore : public StateStore {
       piece += kEndLine;
       write(piece);
     };
-    return WriteFileAtomicAt(d->get(), FileNameFor(info.source), produce, 0600,
-                             Sources() + "/" + FileNameFor(info.source));
+    auto file = PendingFile::Write(d->get(), FileNameFor(info.source), produce, 0600,
+                                   Sources() + "/" + FileNameFor(info.source));
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<PendingSnapshot>(std::make_unique<FileSnapshot>(std::move(*file)));
   }
 
   Result<std::optional<Snapshot>> LoadSnapshot(const std::string& source) override {
@@ -343,14 +355,36 @@ SnapshotInfo InfoOf(const Snapshot& s) {
   return info;
 }
 
-Status StateStore::WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries) {
+namespace {
+
+// The default: the whole snapshot in memory, saved at commit (the tests' stores).
+class HeldSnapshot : public PendingSnapshot {
+ public:
+  HeldSnapshot(StateStore* store, Snapshot s) : store_(store), snapshot_(std::move(s)) {}
+  Status Commit() override { return store_->SaveSnapshot(snapshot_); }
+
+ private:
+  StateStore* store_;
+  Snapshot snapshot_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PendingSnapshot>> StateStore::PrepareSnapshot(
+    const SnapshotInfo& info, const SnapshotEntries& entries) {
   Snapshot s;
   s.source = info.source;
   s.fetched_at = info.fetched_at;
   s.digest = info.digest;
   s.entries.reserve(info.entries);
   entries([&](const SnapshotEntry& e) { s.entries.push_back(e); });
-  return SaveSnapshot(s);
+  return std::unique_ptr<PendingSnapshot>(std::make_unique<HeldSnapshot>(this, std::move(s)));
+}
+
+Status StateStore::WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries) {
+  auto pending = PrepareSnapshot(info, entries);
+  if (!pending.ok()) return pending.status();
+  return (*pending)->Commit();
 }
 
 Result<std::optional<SnapshotInfo>> StateStore::LoadSnapshotInfo(const std::string& source) {

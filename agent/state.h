@@ -67,6 +67,14 @@ using SnapshotEntryFn = std::function<void(const SnapshotEntry&)>;
 // Hands out a snapshot's entries in order, one call of the function given per entry.
 using SnapshotEntries = std::function<void(const SnapshotEntryFn&)>;
 
+// A snapshot written aside by PrepareSnapshot; Commit puts it in place, destroying it
+// uncommitted drops it (the source's snapshot stays as it was).
+class PendingSnapshot {
+ public:
+  virtual ~PendingSnapshot() = default;
+  virtual Status Commit() = 0;
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -80,8 +88,13 @@ class StateStore {
   // the agent's cycle uses these. The defaults go through SaveSnapshot and LoadSnapshot (the
   // tests' in-memory stores); the file store streams.
   // Writes a snapshot whose `info` (source, fetched_at, entries, digest, validity bounds) the
-  // caller has counted, with `entries` handing them out sorted.
-  virtual Status WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries);
+  // caller has counted, with `entries` handing them out sorted, aside: it replaces the source's
+  // snapshot only when committed. May run on another thread than the rest of the store's calls
+  // (the agent writes while the kernel commits); the file store allows it.
+  virtual Result<std::unique_ptr<PendingSnapshot>> PrepareSnapshot(const SnapshotInfo& info,
+                                                                   const SnapshotEntries& entries);
+  // PrepareSnapshot, then Commit.
+  Status WriteSnapshot(const SnapshotInfo& info, const SnapshotEntries& entries);
   // The header alone.
   virtual Result<std::optional<SnapshotInfo>> LoadSnapshotInfo(const std::string& source);
   // Each entry in turn; false when there is no snapshot. On an error `each` may have seen

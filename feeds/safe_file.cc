@@ -263,21 +263,37 @@ Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string&
 Status WriteFileAtomicAt(int dir_fd, const std::string& name,
                          const std::function<void(const ByteSink&)>& produce, mode_t mode,
                          const std::string& path) {
-  std::string tmp;
+  auto pending = PendingFile::Write(dir_fd, name, produce, mode, path);
+  if (!pending.ok()) return pending.status();
+  return pending->Commit();
+}
+
+Result<PendingFile> PendingFile::Write(int dir_fd, const std::string& name,
+                                       const std::function<void(const ByteSink&)>& produce,
+                                       mode_t mode, const std::string& path) {
+  PendingFile p;
+  p.name_ = name;
+  p.path_ = path;
+  // Its own descriptor of the directory: the rename may come after the caller's is closed.
+  p.dir_.reset(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  if (!p.dir_.valid()) {
+    return Status::Error("cannot write " + path + ": " + strerror(errno));
+  }
   UniqueFd fd;
   for (int attempt = 0; attempt < 16 && !fd.valid(); ++attempt) {
-    tmp = "." + name + ".tmp." + RandomSuffix();
-    fd.reset(openat(dir_fd, tmp.c_str(),
+    p.tmp_ = "." + name + ".tmp." + RandomSuffix();
+    fd.reset(openat(p.dir_.get(), p.tmp_.c_str(),
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600));
     if (!fd.valid() && errno != EEXIST) break;
   }
   if (!fd.valid()) {
-    return Status::Error("cannot create a temporary file next to " + path + ": " + strerror(errno));
+    const int err = errno;
+    p.tmp_.clear();
+    return Status::Error("cannot create a temporary file next to " + path + ": " + strerror(err));
   }
+  // From here on the destructor removes the temporary on any failure.
   auto fail = [&](const std::string& what, int err) {
-    Status s = Status::Error(what + " " + path + ": " + strerror(err));
-    unlinkat(dir_fd, tmp.c_str(), 0);
-    return s;
+    return Status::Error(what + " " + path + ": " + strerror(err));
   };
   int write_errno = 0;  // the first failed write; the pieces after it are dropped
   produce([&](std::string_view data) {
@@ -295,12 +311,33 @@ Status WriteFileAtomicAt(int dir_fd, const std::string& name,
   if (fchmod(fd.get(), mode) != 0) return fail("cannot chmod", errno);
   if (fsync(fd.get()) != 0) return fail("cannot sync", errno);
   if (close(fd.release()) != 0) return fail("cannot write", errno);
-  if (renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
-    return fail("cannot rename into", errno);
+  return p;
+}
+
+Status PendingFile::Commit() {
+  if (tmp_.empty()) return Status::Error("nothing to put in place as " + path_);
+  if (renameat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str()) != 0) {
+    return Status::Error("cannot rename into " + path_ + ": " + strerror(errno));
   }
+  tmp_.clear();
   // The rename is durable only once the directory entry is on disk.
-  fsync(dir_fd);
+  fsync(dir_.get());
   return Status::Ok();
+}
+
+PendingFile& PendingFile::operator=(PendingFile&& o) noexcept {
+  if (this != &o) {
+    if (!tmp_.empty() && dir_.valid()) unlinkat(dir_.get(), tmp_.c_str(), 0);
+    dir_ = std::move(o.dir_);
+    tmp_ = std::exchange(o.tmp_, std::string());
+    name_ = std::move(o.name_);
+    path_ = std::move(o.path_);
+  }
+  return *this;
+}
+
+PendingFile::~PendingFile() {
+  if (!tmp_.empty() && dir_.valid()) unlinkat(dir_.get(), tmp_.c_str(), 0);
 }
 
 std::string SetAsideAt(int dir_fd, const std::string& name, const std::string& dir_path,

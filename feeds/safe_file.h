@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/status.h"
 
@@ -89,6 +90,28 @@ Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string&
 Status WriteFileAtomicAt(int dir_fd, const std::string& name,
                          const std::function<void(const ByteSink&)>& produce, mode_t mode,
                          const std::string& path);
+
+// A file written aside: a synced temporary next to `name`, renamed over it by Commit, removed
+// when destroyed uncommitted (what it was to replace stays as it was). WriteFileAtomicAt is
+// Write then Commit; a caller may do work between the two (iocwall writes a list while the
+// kernel commits it, and puts it in place only if the kernel took it).
+class PendingFile {
+ public:
+  static Result<PendingFile> Write(int dir_fd, const std::string& name,
+                                   const std::function<void(const ByteSink&)>& produce, mode_t mode,
+                                   const std::string& path);
+  PendingFile(PendingFile&& o) noexcept { *this = std::move(o); }
+  PendingFile& operator=(PendingFile&& o) noexcept;
+  ~PendingFile();
+  Status Commit();
+
+ private:
+  PendingFile() = default;
+  UniqueFd dir_;
+  std::string tmp_;  // empty once renamed (or never created)
+  std::string name_;
+  std::string path_;
+};
 
 // Moves an unusable `name` in dir_fd aside as name.<tag>-<unix time> (the link itself when it
 // is one), and returns the words for a log line: "set aside as X" or "could not set it aside".

@@ -354,6 +354,24 @@ TEST_F(AgentTest, ASnapshotDamagedHalfwayAddsNothingToARestore) {
   EXPECT_FALSE(backend_.Blocks("2001:db8::1"));
 }
 
+// A changed list is written while the kernel commits, and put in place only if the kernel took
+// it: after a refusal the last good list on disk is still the one the kernel holds.
+TEST_F(AgentTest, ARefusedUpdateLeavesTheLastGoodListAsItWas) {
+  auto agent = Make();
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  const std::string before = state_.files["snap:collection a"];
+  const int saves = state_.snapshot_saves;
+  a_->entries.push_back("198.51.100.9");
+  backend_.fail = true;
+  EXPECT_EQ(agent->RunCycle(false).outcome, Outcome::kFailed);
+  EXPECT_EQ(state_.snapshot_saves, saves);
+  EXPECT_EQ(state_.files["snap:collection a"], before);
+  backend_.fail = false;
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  EXPECT_EQ(state_.snapshot_saves, saves + 1);
+  EXPECT_NE(state_.files["snap:collection a"].find("198.51.100.9 "), std::string::npos);
+}
+
 TEST(FetchDigestTest, EveryFieldTheSnapshotKeepsChangesIt) {
   FetchResult fr;
   fr.prefixes = {*ParsePrefix("192.0.2.1"), *ParsePrefix("2001:db8::/48")};

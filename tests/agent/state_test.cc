@@ -180,6 +180,39 @@ TEST_F(FileStoreTest, StreamedWriteAndReadsMatchTheWholeSnapshot) {
   EXPECT_FALSE(gone.value().has_value());
 }
 
+TEST_F(FileStoreTest, APreparedSnapshotReplacesTheOldOnlyWhenCommitted) {
+  auto store = MakeFileStateStore(dir_);
+  Snapshot old = Sample();
+  ASSERT_TRUE(store->SaveSnapshot(old).ok());
+  Snapshot fresh = Sample();
+  fresh.entries.pop_back();
+  auto each = [&](const SnapshotEntryFn& f) {
+    for (const auto& e : fresh.entries) f(e);
+  };
+  auto files = [&] {
+    size_t n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir_ + "/sources"))
+      n += !f.is_directory();
+    return n;
+  };
+  {
+    auto dropped = store->PrepareSnapshot(InfoOf(fresh), each);
+    ASSERT_TRUE(dropped.ok()) << dropped.message();
+    EXPECT_EQ(files(), 2u) << "written aside";
+  }
+  EXPECT_EQ(files(), 1u) << "dropped uncommitted: no temporary left";
+  auto loaded = store->LoadSnapshot(old.source);
+  ASSERT_TRUE(loaded.ok() && loaded.value());
+  EXPECT_EQ((*loaded.value()).entries, old.entries);
+  auto kept = store->PrepareSnapshot(InfoOf(fresh), each);
+  ASSERT_TRUE(kept.ok());
+  ASSERT_TRUE((*kept)->Commit().ok());
+  EXPECT_EQ(files(), 1u);
+  loaded = store->LoadSnapshot(old.source);
+  ASSERT_TRUE(loaded.ok() && loaded.value());
+  EXPECT_EQ((*loaded.value()).entries, fresh.entries);
+}
+
 TEST_F(FileStoreTest, CorruptFileIsReportedAndSetAside) {
   auto store = MakeFileStateStore(dir_);
   ASSERT_TRUE(store->SaveSnapshot(Sample()).ok());

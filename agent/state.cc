@@ -459,7 +459,7 @@ Status SnapshotParser::Finish() {
     if (tail_ != kEndLine) return Status::Error("truncated (no end marker)");
     return Status::Ok();
   }
-  if (!ended_) return Status::Error("truncated (no end marker)");
+  if (!ended_ || tail_ != kEndLine) return Status::Error("truncated (no end marker)");
   if (seen_ != info_->entries) return Status::Error("entry count mismatch");
   return Status::Ok();
 }
@@ -533,7 +533,9 @@ Status SnapshotParser::Line(std::string_view l) {
     skipping_ = header_lines_ == HeaderLines() && each_ == nullptr;
     return Status::Ok();
   }
-  if (ended_) return Status::Ok();  // what follows the end marker is not read
+  // The end marker is the last line, as written: a header read alone checks no more than
+  // that, and a whole read must not accept what a header read refuses.
+  if (ended_) return Status::Error("line " + std::to_string(line_no_) + ": after the end marker");
   if (l == "# end") {
     ended_ = true;
     return Status::Ok();

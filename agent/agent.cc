@@ -613,7 +613,7 @@ CycleReport Agent::RunCycle(bool force) {
 
   // Where a cycle's time goes, at debug level (-v): what an operator measuring a large list
   // needs first.
-  std::string timing = "cycle timing: fetch and build " + Seconds(SecondsSince(clock_, t0));
+  std::string timing = "timing: fetch and build " + Seconds(SecondsSince(clock_, t0));
   auto lap = [&, last = clock_->Now()](const char* what) mutable {
     timing += std::string(", ") + what + " " +
               Seconds(std::chrono::duration<double>(clock_->Now() - last).count());

@@ -740,27 +740,66 @@ namespace {
 // entry (in force from its earliest start until its latest end), ids kept for provenance.
 class SnapshotOrder {
  public:
-  SnapshotOrder(const FetchResult& fr, int64_t now)
-      : fr_(fr), now_(now), order_(fr.prefixes.size()) {
-    for (uint32_t j = 0; j < order_.size(); ++j) {
+  SnapshotOrder(const FetchResult& fr, int64_t now) : fr_(fr), now_(now) {
+    size_t n4 = 0;
+    for (const Prefix& p : fr.prefixes) n4 += p.family == Family::kV4;
+    v4_.reserve(n4);
+    v6_.reserve(fr.prefixes.size() - n4);
+    for (uint32_t j = 0; j < fr.prefixes.size(); ++j) {
       const Prefix& p = fr.prefixes[j];
-      order_[j] = {static_cast<uint64_t>(p.addr >> 64), static_cast<uint64_t>(p.addr), j,
-                   static_cast<uint8_t>(p.family), p.len};
+      if (p.family == Family::kV4) {
+        v4_.push_back({(static_cast<uint64_t>(p.addr) << 8) | p.len, j});
+      } else {
+        v6_.push_back(
+            {static_cast<uint64_t>(p.addr >> 64), static_cast<uint64_t>(p.addr), j, p.len});
+      }
     }
-    std::sort(order_.begin(), order_.end());
+    std::sort(v4_.begin(), v4_.end());
+    std::sort(v6_.begin(), v6_.end());
   }
 
   // Back to the first entry (the list is sorted once and walked as often as needed).
-  void Restart() { k_ = 0; }
+  void Restart() { k4_ = k6_ = 0; }
 
-  // The next entry (first_seen = now), false after the last.
-  bool Next(SnapshotEntry* e) {
-    if (k_ >= order_.size()) return false;
+  // The next entry (first_seen = now), IPv4 before IPv6 as PrefixLess orders them; false
+  // after the last.
+  bool Next(SnapshotEntry* e) { return NextOf(v4_, &k4_, e) || NextOf(v6_, &k6_, e); }
+
+ private:
+  // Sorted as small contiguous keys (16 bytes for IPv4, 24 for IPv6): sorting a million entries
+  // that each hold a string (or an index into them) was most of an unchanged cycle's time.
+  // Equal prefixes keep feed order (the index breaks the tie).
+  struct Key4 {
+    uint64_t addr_len;  // address << 8 | prefix length
+    uint32_t index;
+    Prefix prefix() const {
+      return Prefix(Family::kV4, u128{addr_len >> 8}, static_cast<uint8_t>(addr_len & 0xff));
+    }
+    bool SamePrefix(const Key4& o) const { return addr_len == o.addr_len; }
+    bool operator<(const Key4& o) const {
+      return std::tie(addr_len, index) < std::tie(o.addr_len, o.index);
+    }
+  };
+  struct Key6 {
+    uint64_t hi;
+    uint64_t lo;
+    uint32_t index;
+    uint8_t len;
+    Prefix prefix() const { return Prefix(Family::kV6, (u128{hi} << 64) | lo, len); }
+    bool SamePrefix(const Key6& o) const { return hi == o.hi && lo == o.lo && len == o.len; }
+    bool operator<(const Key6& o) const {
+      return std::tie(hi, lo, len, index) < std::tie(o.hi, o.lo, o.len, o.index);
+    }
+  };
+
+  template <typename Key>
+  bool NextOf(const std::vector<Key>& order, size_t* k, SnapshotEntry* e) {
+    if (*k >= order.size()) return false;
     // The prefix comes from the key: the fetched list is not touched at random (a cache miss
     // per entry) unless it has validities or ids.
-    const Key& key = order_[k_++];
+    const Key& key = order[(*k)++];
     const uint32_t j = key.index;
-    e->prefix = Prefix(static_cast<Family>(key.family), (u128{key.hi} << 64) | key.lo, key.len);
+    e->prefix = key.prefix();
     e->first_seen = now_;
     e->valid_until = Until(j);
     e->valid_from = From(j);
@@ -770,38 +809,22 @@ class SnapshotOrder {
       std::string id = fr_.ids[j];
       if (id.find_first_of(" \t\r\n") == std::string::npos) e->id = id.substr(0, 200);
     }
-    while (k_ < order_.size() && order_[k_].SamePrefix(key)) {
-      const uint32_t d = order_[k_++].index;
+    while (*k < order.size() && order[*k].SamePrefix(key)) {
+      const uint32_t d = order[(*k)++].index;
       e->valid_from = std::min(e->valid_from, From(d));
       e->valid_until = LaterExpiry(e->valid_until, Until(d));
     }
     return true;
   }
-
- private:
-  // Sorted as small contiguous keys (24 bytes): sorting a million entries that each hold a
-  // string (or an index into them) was most of an unchanged cycle's time. Equal prefixes keep
-  // feed order (the index breaks the tie).
-  struct Key {
-    uint64_t hi;
-    uint64_t lo;
-    uint32_t index;
-    uint8_t family;
-    uint8_t len;
-    bool operator<(const Key& o) const {
-      return std::tie(family, hi, lo, len, index) < std::tie(o.family, o.hi, o.lo, o.len, o.index);
-    }
-    bool SamePrefix(const Key& o) const {
-      return family == o.family && hi == o.hi && lo == o.lo && len == o.len;
-    }
-  };
   int64_t Until(uint32_t j) const { return j < fr_.valid_until.size() ? fr_.valid_until[j] : 0; }
   int64_t From(uint32_t j) const { return j < fr_.valid_from.size() ? fr_.valid_from[j] : 0; }
 
   const FetchResult& fr_;
   int64_t now_;
-  std::vector<Key> order_;
-  size_t k_ = 0;
+  std::vector<Key4> v4_;
+  std::vector<Key6> v6_;
+  size_t k4_ = 0;
+  size_t k6_ = 0;
 };
 
 FetchDigest NewDigestKey() {

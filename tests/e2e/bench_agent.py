@@ -13,6 +13,11 @@ addresses as text pages of 10,000 over HTTPS on the namespace's loopback, unpace
   restore        iocwall --restore over the intact table (early boot, service restart)
   status         iocwall --status
 
+After the cases, the kernel's own floor for the from-empty transaction, in the same run:
+bench_netlink (when built beside iocwall) applying a random list of the same size from empty
+in one NftBackend::Reconcile, in a namespace of its own; the from-empty --once is compared
+with it (issue 13: at most 1.5x).
+
 Wall time and peak RSS (GNU time's %M of iocwall) of each; the machine settles SETTLE seconds
 between cases (the kernel frees a million-element set in the background). The table prints
 the median of RUNS and the ratio to the from-empty median. Root only; creates and deletes its
@@ -40,6 +45,21 @@ import time
 import iocwall_e2e as e2e
 
 CASES = ["from empty", "unchanged", "churn", "restore", "status"]
+BENCH_NETLINK = os.path.join(e2e.BIN_DIR, "bench_netlink")
+
+
+def kernel_floor(entries):
+    """Wall seconds of bench_netlink's from-empty load of `entries` (None when not built)."""
+    if not os.path.exists(BENCH_NETLINK):
+        return None
+    p = subprocess.run([BENCH_NETLINK, "--sizes", str(entries), "--no-nft"],
+                       capture_output=True, text=True, timeout=1800)
+    for line in p.stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 6 and cells[1] == "iocwall" and cells[2] == "from empty":
+            return float(cells[5])
+    raise AssertionError("bench_netlink printed no from-empty row\n" + p.stdout[-2000:] +
+                         p.stderr[-2000:])
 
 
 def scattered(rng, n, exclude=frozenset()):
@@ -126,6 +146,7 @@ def main():
     e2e.check_environment()
     rng = random.Random(args.seed)
     results = {c: [] for c in CASES}
+    floors = []
     for r in range(args.runs):
         work = tempfile.mkdtemp(prefix="iocwall-bench-agent.")
         try:
@@ -134,7 +155,11 @@ def main():
             shutil.rmtree(work, True)
         for c in CASES:
             results[c].append(out[c])
-        print("run %d: %s" % (r + 1, ", ".join("%s %.2f s" % (c, out[c][0]) for c in CASES)),
+        floor = None if args.smoke else kernel_floor(args.entries)
+        if floor is not None:
+            floors.append(floor)
+        print("run %d: %s%s" % (r + 1, ", ".join("%s %.2f s" % (c, out[c][0]) for c in CASES),
+                                "" if floor is None else ", kernel floor %.2f s" % floor),
               flush=True)
     empty = statistics.median(w for w, _ in results["from empty"])
     print("\n%d entries (format %s), %d runs, median wall, ratio to from-empty, "
@@ -145,6 +170,10 @@ def main():
         wall = statistics.median(w for w, _ in results[c])
         rss = max(m for _, m in results[c])
         print("| %s | %.2f s | %.2fx | %.0f MB |" % (c, wall, wall / empty, rss))
+    if floors:
+        floor = statistics.median(floors)
+        print("\nkernel floor (bench_netlink, from empty, median): %.2f s; from-empty --once / "
+              "floor: %.2fx" % (floor, empty / floor))
     return 0
 
 

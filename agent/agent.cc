@@ -81,6 +81,31 @@ bool PrefixLess(const Prefix& a, const Prefix& b) {
 }  // namespace
 
 FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
+  return MergeChanges(
+      [&](const SnapshotEntryFn& each) {
+        for (const auto& e : base.entries) each(e);
+      },
+      base.entries.size(), std::move(changes));
+}
+
+namespace {
+
+uint64_t Mix(uint64_t h) {  // splitmix64's finaliser: spreads any input over 64 bits
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+uint64_t PrefixHash(const Prefix& p) {
+  return Mix(static_cast<uint64_t>(p.addr >> 64) ^
+             Mix(static_cast<uint64_t>(p.addr) ^ (uint64_t{p.len} << 8 | uint8_t(p.family))));
+}
+
+}  // namespace
+
+FetchResult MergeChanges(const SnapshotEntries& base, size_t base_hint, FetchResult changes) {
   FetchResult out;
   out.source = changes.source;
   out.status = changes.status;
@@ -90,58 +115,83 @@ FetchResult MergeChanges(const Snapshot& base, FetchResult changes) {
   out.bytes = changes.bytes;
   out.seconds = changes.seconds;
   out.incremental = true;
+  // Compact: a 500,000-indicator json collection with an id per entry merged through strings,
+  // a std::map and an unordered_map of strings held about 250 MB at once.
   struct Item {
     Prefix prefix;
     int64_t valid_until;
-    std::string id;
+    int64_t valid_from;
     bool gone;
-    int64_t valid_from = 0;
   };
   std::vector<Item> items;
-  items.reserve(base.entries.size() + changes.prefixes.size());
-  std::unordered_map<std::string, size_t> by_id;
-  std::map<std::tuple<Family, u128, uint8_t>, size_t> by_prefix;
-  auto index = [&](size_t k) {
-    if (!items[k].id.empty()) by_id[items[k].id] = k;
-    by_prefix[{items[k].prefix.family, items[k].prefix.addr, items[k].prefix.len}] = k;
+  IdList ids;  // parallel to items
+  items.reserve(base_hint + changes.prefixes.size());
+  // Indexed by a 64-bit hash; the candidates are compared in full, and the latest item with a
+  // given id (or prefix) is the one found, as a map overwritten in order would give. An id-less
+  // change matches the item holding that prefix now (an edited value is indexed again).
+  std::unordered_multimap<uint64_t, uint32_t> by_id, by_prefix;
+  by_id.reserve(base_hint + changes.prefixes.size());
+  by_prefix.reserve(base_hint + changes.prefixes.size());
+  auto add = [&](const Prefix& p, int64_t until, int64_t from, std::string_view id) {
+    const auto k = static_cast<uint32_t>(items.size());
+    items.push_back({p, until, from, false});
+    ids.push_back(id);
+    if (!id.empty()) by_id.emplace(std::hash<std::string_view>()(id), k);
+    by_prefix.emplace(PrefixHash(p), k);
   };
-  for (const auto& e : base.entries) {
-    items.push_back({e.prefix, e.valid_until, e.id, false, e.valid_from});
-    index(items.size() - 1);
-  }
+  auto find_id = [&](const std::string& id) {
+    long k = -1;
+    auto [lo, hi] = by_id.equal_range(std::hash<std::string_view>()(id));
+    for (auto it = lo; it != hi; ++it) {
+      if (static_cast<long>(it->second) > k && ids[it->second] == id) k = it->second;
+    }
+    return k;
+  };
+  auto find_prefix = [&](const Prefix& p) {
+    long k = -1;
+    auto [lo, hi] = by_prefix.equal_range(PrefixHash(p));
+    for (auto it = lo; it != hi; ++it) {
+      if (static_cast<long>(it->second) > k && items[it->second].prefix == p) k = it->second;
+    }
+    return k;
+  };
+  base([&](const SnapshotEntry& e) { add(e.prefix, e.valid_until, e.valid_from, e.id); });
   for (size_t j = 0; j < changes.prefixes.size(); ++j) {
     const Prefix& p = changes.prefixes[j];
     const std::string id = j < changes.ids.size() ? changes.ids[j] : std::string();
     const int64_t until = j < changes.valid_until.size() ? changes.valid_until[j] : 0;
     const int64_t from = j < changes.valid_from.size() ? changes.valid_from[j] : 0;
     const bool revoked = j < changes.revoked.size() && changes.revoked[j] != 0;
-    long k = -1;
-    if (!id.empty()) {
-      auto it = by_id.find(id);
-      if (it != by_id.end()) k = static_cast<long>(it->second);
-    } else {
-      auto it = by_prefix.find({p.family, p.addr, p.len});
-      if (it != by_prefix.end()) k = static_cast<long>(it->second);
-    }
+    const long k = id.empty() ? find_prefix(p) : find_id(id);
     if (revoked) {
       if (k >= 0) items[k].gone = true;  // revocation is final
       continue;
     }
     if (k >= 0 && !items[k].gone) {
+      if (!(items[k].prefix == p)) by_prefix.emplace(PrefixHash(p), static_cast<uint32_t>(k));
       items[k].prefix = p;  // an indicator's value may be edited, and its validity extended
       items[k].valid_until = until;
       items[k].valid_from = from;
     } else {
-      items.push_back({p, until, id, false, from});
-      index(items.size() - 1);
+      add(p, until, from, id);
     }
   }
-  for (const auto& it : items) {
+  // The indexes and the changes are done with: let them go before the result is built.
+  decltype(by_id)().swap(by_id);
+  decltype(by_prefix)().swap(by_prefix);
+  changes = FetchResult();
+  size_t kept = 0;
+  for (const Item& it : items) kept += !it.gone;
+  out.prefixes.reserve(kept);
+  out.valid_until.reserve(kept);
+  out.valid_from.reserve(kept);
+  for (size_t k = 0; k < items.size(); ++k) {
+    const Item& it = items[k];
     if (it.gone) continue;
     out.prefixes.push_back(it.prefix);
     out.valid_until.push_back(it.valid_until);
     out.valid_from.push_back(it.valid_from);
-    out.ids.push_back(it.id);
+    out.ids.push_back(ids[k]);
   }
   return out;
 }
@@ -414,27 +464,36 @@ FetchResult Agent::FetchSource(size_t i, int64_t now, SourceReport* out) {
   bool changes = sources_[i]->SupportsChanges() && base && base->fetched_at > 0 &&
                  s.last_full > 0 && now - s.last_full < config_.sync.full_resync.count();
   FetchResult fr = changes ? sources_[i]->FetchChanges(base->fetched_at) : sources_[i]->Fetch();
-  std::optional<Snapshot> whole;  // the base's entries, read only for a changes fetch
+  bool merged = false;
   if (fr.status.ok() && fr.incremental && base) {
-    auto loaded = state_->LoadSnapshot(sources_[i]->Name());
-    if (loaded.ok() && loaded.value()) {
-      whole = std::move(*loaded.value());
+    // The base's entries are streamed from its file into the merge, never held whole.
+    const size_t changed = fr.prefixes.size();
+    Status read = Status::Ok();
+    bool found = false;
+    FetchResult whole = MergeChanges(
+        [&](const SnapshotEntryFn& each) {
+          auto r = state_->ReadSnapshot(sources_[i]->Name(), each);
+          if (!r.ok()) read = r.status();
+          found = r.ok() && r.value();
+        },
+        base->entries, std::move(fr));
+    if (found) {
+      fr = std::move(whole);
+      merged = true;
+      s.changes = changed;
     } else {
       // The base is gone: the changes alone are not the list. Fetch it whole instead.
       LogWarning("state: " +
-                 (loaded.ok() ? "the last good list of " + sources_[i]->Name() + " is gone"
-                              : loaded.message()) +
+                 (read.ok() ? "the last good list of " + sources_[i]->Name() + " is gone"
+                            : read.message()) +
                  "; fetching the whole list");
       snapshots_[i].reset();
       fr = sources_[i]->Fetch();
     }
   }
-  if (whole) {
+  if (merged) {
     s.mode = "changes";
-    s.changes = fr.prefixes.size();
     full_fetch_[i] = false;
-    fr = MergeChanges(*whole, std::move(fr));
-    whole.reset();
   } else {
     s.mode = "full";
     s.changes = 0;

@@ -112,6 +112,9 @@ struct CycleReport {
 // snapshot of the source, giving the whole list as a full fetch would. Indicators are matched
 // by id where the feed gives one, else by prefix. Pure.
 FetchResult MergeChanges(const Snapshot& base, FetchResult changes);
+// The same with the snapshot's entries streamed (`base_hint`: about how many), so that a large
+// last good list is never held whole beside the merge.
+FetchResult MergeChanges(const SnapshotEntries& base, size_t base_hint, FetchResult changes);
 
 // A keyed digest (SipHash-2-4 under `key`'s k0, k1) of everything of `fr` that a snapshot
 // keeps (prefixes, validities, ids), in feed order: the same fetch again gives the same value.

@@ -192,46 +192,22 @@ UniqueFd OpenRegular(int dir_fd, const std::string& name, size_t max_bytes, bool
 
 ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_bytes,
                             bool follow_symlinks) {
-  ReadOutcome out;
-  size_t size = 0;
-  UniqueFd fd = OpenRegular(dir_fd, name, max_bytes, follow_symlinks, &out, &size);
-  if (!fd.valid()) return out;
-  // The file may have been replaced or may still grow: read at most one byte past the cap.
-  out.data.resize(size + 1);
-  size_t used = 0;
-  for (;;) {
-    if (used == out.data.size()) {
-      if (used > max_bytes) {
-        TooLarge(&out, max_bytes, used);
-        return out;
-      }
-      out.data.resize(std::min(max_bytes + 1, used * 2 + 4096));
-    }
-    const ssize_t n = read(fd.get(), out.data.data() + used, out.data.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      out.message = std::string("cannot read: ") + strerror(errno);
-      out.data.clear();
-      return out;
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  if (used > max_bytes) {
-    TooLarge(&out, max_bytes, used);
-    return out;
-  }
-  out.data.resize(used);
-  out.kind = ReadOutcome::kOk;
+  std::string data;
+  ReadOutcome out = ReadRegularFileInPieces(
+      dir_fd, name, max_bytes, follow_symlinks, [&](std::string_view piece) { data += piece; },
+      [&](size_t size) { data.reserve(size); });
+  if (out.kind == ReadOutcome::kOk) out.data = std::move(data);
   return out;
 }
 
 ReadOutcome ReadRegularFileInPieces(int dir_fd, const std::string& name, size_t max_bytes,
-                                    bool follow_symlinks, const ByteSink& piece) {
+                                    bool follow_symlinks, const ByteSink& piece,
+                                    const std::function<void(size_t)>& on_size) {
   ReadOutcome out;
   size_t size = 0;
   UniqueFd fd = OpenRegular(dir_fd, name, max_bytes, follow_symlinks, &out, &size);
   if (!fd.valid()) return out;
+  if (on_size) on_size(size);
   std::string buf(std::min(size + 1, size_t{1} << 20), '\0');
   size_t used = 0;
   for (;;) {

@@ -76,8 +76,10 @@ ReadOutcome ReadRegularFile(int dir_fd, const std::string& name, size_t max_byte
 // The same checks, the file handed to `piece` a megabyte at a time instead of held whole
 // (data stays empty). Pieces handed out before an error are the caller's to discard.
 using ByteSink = std::function<void(std::string_view)>;
+// `on_size`, when given, learns the file's size (as opened) before the first piece.
 ReadOutcome ReadRegularFileInPieces(int dir_fd, const std::string& name, size_t max_bytes,
-                                    bool follow_symlinks, const ByteSink& piece);
+                                    bool follow_symlinks, const ByteSink& piece,
+                                    const std::function<void(size_t)>& on_size = nullptr);
 
 // Replaces `name` in dir_fd with `data` atomically: a temporary created in the same directory
 // with O_CREAT|O_EXCL|O_NOFOLLOW (a planted name is never followed nor reused), written,

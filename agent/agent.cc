@@ -322,19 +322,21 @@ void Agent::LastGoodEntries(Entries* entries, size_t* with_snapshot) {
   }
 }
 
-size_t Agent::LastGoodInForce(size_t i, int64_t now) {
-  if (!snapshots_[i]) return 0;
-  if (auto all = snapshots_[i]->AllInForce(now)) return *all;
+std::optional<size_t> Agent::LastGoodInForce(size_t i, int64_t now) {
+  if (!snapshots_[i]) return std::nullopt;
+  if (auto all = snapshots_[i]->AllInForce(now)) return all;
   size_t n = 0;
   auto read = state_->ReadSnapshot(sources_[i]->Name(), [&](const SnapshotEntry& e) {
     n += !Expired(e.valid_until, now) && !NotYetValid(e.valid_from, now);
   });
-  if (!read.ok()) {
-    LogWarning("state: " + read.message());
+  if (!read.ok() || !read.value()) {
+    // Damaged or gone since its header was read: not a baseline of zero (that would switch the
+    // shrink guard off for this source), but none.
+    if (!read.ok()) LogWarning("state: " + read.message());
     snapshots_[i].reset();
-    return 0;
+    return std::nullopt;
   }
-  return read.value() ? n : 0;
+  return n;
 }
 
 std::vector<SampleRange> PickSamples(const IntervalSet& set, size_t per_family) {
@@ -553,8 +555,8 @@ void Agent::InForce(const std::vector<FetchResult>& results, int64_t now, CycleR
     g.entries = kept;
     // The baseline is the last good list as it stands now (what expired since is no shrink);
     // without a snapshot, what the state remembers of the source's last fetch.
-    if (snapshots_[i]) {
-      g.previous_entries = LastGoodInForce(i, now);
+    if (std::optional<size_t> in_force = LastGoodInForce(i, now)) {
+      g.previous_entries = *in_force;
     } else if (i < last_.sources.size() && last_.sources[i].last_success > 0) {
       g.previous_entries = last_.sources[i].entries;
     }

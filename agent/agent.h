@@ -200,8 +200,9 @@ class Agent {
   // only when a cycle needs them (a changed fetch, a failure, a restore): an unchanged cycle
   // recognises its fetch by the digest and needs no more.
   void LoadSnapshots();
-  // The number of entries of source i's last good list in force at `now`.
-  size_t LastGoodInForce(size_t i, int64_t now);
+  // The number of entries of source i's last good list in force at `now`; nullopt when it has
+  // no usable one (the guard then takes what the state remembers of the source).
+  std::optional<size_t> LastGoodInForce(size_t i, int64_t now);
   CycleReport EnforceLastGood(CycleReport report, const std::string& why);
   // Hands the backend the copy of the last commit (applied.state), once per process, just
   // before its first use.

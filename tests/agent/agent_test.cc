@@ -219,6 +219,31 @@ TEST_F(AgentTest, ShrinkGuardRefusesThenForceAccepts) {
   EXPECT_FALSE(backend_.Blocks("198.51.100.198"));
 }
 
+// The guard's baseline of a source whose last good list is damaged (found when its entries are
+// counted, past the header) is what the state remembers of it, never zero: zero would let the
+// source come back empty unnoticed.
+TEST_F(AgentTest, ADamagedLastGoodListDoesNotSwitchTheGuardOff) {
+  b_entries_.clear();
+  for (int i = 0; i < 100; ++i) b_entries_.push_back("192.0.2." + std::to_string(i));
+  a_entries_ = {"198.51.100.1", "198.51.100.2", "198.51.100.3"};
+  auto agent = Make();
+  // One entry ends soon: the header's bounds cannot say how many are in force later.
+  a_->valid_until = {clock_.NowUnix() + 10, clock_.NowUnix() + 86400, clock_.NowUnix() + 86400};
+  ASSERT_EQ(agent->RunCycle(false).outcome, Outcome::kEnforcedFresh);
+  clock_.Advance(20);
+  std::string& file = state_.files["snap:collection a"];
+  file.replace(file.find("198.51.100.2 "), 12, "not-an-ip!!!");
+  a_->entries.clear();
+  a_->valid_until.clear();
+  auto restarted = Make();
+  a_->entries.clear();
+  CycleReport r = restarted->RunCycle(false);
+  EXPECT_EQ(r.outcome, Outcome::kGuardRefused) << r.summary;
+  ASSERT_FALSE(r.guard_reasons.empty());
+  EXPECT_NE(r.guard_reasons[0].find("returned no entries"), std::string::npos)
+      << r.guard_reasons[0];
+}
+
 TEST_F(AgentTest, ShrinkWithinTheLimitIsAccepted) {
   a_entries_.clear();
   for (int i = 0; i < 100; ++i) a_entries_.push_back("198.51.100." + std::to_string(i * 2));
